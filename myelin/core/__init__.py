@@ -1,0 +1,1 @@
+"""Pure protocol core: no I/O, no asyncio, no clock, no database."""
