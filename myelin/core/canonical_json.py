@@ -4,6 +4,7 @@ Keys sorted by code point, no insignificant whitespace, UTF-8 output, shortest e
 only within [-(2**53)+1, 2**53-1], no floats.
 """
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,12 +51,37 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not a JSON type")
 
 
-def encode_canonical_json(value: Any) -> bytes:
-    """Encode ``value`` as canonical JSON bytes, rejecting what canonical JSON forbids."""
-    check_canonical_value(value)
+def encode_canonical_json(value: Any, *, strict: bool = True) -> bytes:
+    """Encode ``value`` as canonical JSON bytes, rejecting what canonical JSON forbids.
+
+    ``strict=False`` is for events of room versions 1 to 5, which "might not be fully compliant"
+    (spec warning under "Canonical JSON"): integers out of range and floats are then encoded
+    as Python's ``json`` module writes them, as matrix-org's ``canonicaljson`` does.
+    """
+    try:
+        check_canonical_value(value)
+    except CanonicalJsonError:
+        if strict:
+            raise
+        return _encode_lenient(value)
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_default)
     except (TypeError, orjson.JSONEncodeError) as e:
+        raise CanonicalJsonError(str(e)) from e
+
+
+def _encode_lenient(value: Any) -> bytes:
+    try:
+        text = json.dumps(
+            value,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            sort_keys=True,
+            allow_nan=False,
+            default=_default,
+        )
+        return text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as e:
         raise CanonicalJsonError(str(e)) from e
 
 
