@@ -1,0 +1,392 @@
+"""Every option of homeserver.yaml, declared once (Myelin configuration; Synapse's key names).
+
+The frozen dataclasses below are the single source of truth: ``load_config`` validates YAML into
+them, and ``generate-config`` and docs/configuration.md are rendered from their fields. Relative
+paths are resolved against the directory of the configuration file.
+"""
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from myelin.config.schema import (
+    ConfigError,
+    Problem,
+    Report,
+    option,
+    parse_duration,
+    parse_section,
+    positive_check,
+)
+from myelin.core.errors import ProtocolError
+from myelin.core.identifiers import is_valid_server_name
+from myelin.core.signing import ED25519, VerifyKey
+
+# The resource names Synapse accepts on an http listener, and the ones Myelin serves.
+SYNAPSE_RESOURCES = frozenset(
+    {
+        "client",
+        "federation",
+        "keys",
+        "health",
+        "metrics",
+        "media",
+        "openid",
+        "static",
+        "replication",
+        "consent",
+        "webclient",
+    }
+)
+SERVED_RESOURCES = frozenset({"client", "federation", "keys", "health", "metrics"})
+
+
+def _resources_check(names: tuple[str, ...]) -> str | None:
+    unknown = sorted(set(names) - SYNAPSE_RESOURCES)
+    if unknown:
+        return (
+            f"unknown resource name {unknown[0]!r}; known: {', '.join(sorted(SYNAPSE_RESOURCES))}"
+        )
+    return None
+
+
+def _parse_port(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    raise ValueError("expected an integer between 1 and 65535")
+
+
+def _server_name_check(value: str) -> str | None:
+    if is_valid_server_name(value):
+        return None
+    return "expected a server name (a DNS name or IP literal, optionally with :port)"
+
+
+def _url_check(value: str) -> str | None:
+    if value.startswith(("http://", "https://")) and len(value) > len("https://"):
+        return None
+    return "expected an http:// or https:// URL"
+
+
+def _tls_check(value: bool) -> str | None:
+    return "TLS is not built in" if value else None
+
+
+@dataclass(frozen=True)
+class ListenerResourceConfig:
+    """One ``resources`` entry of a listener."""
+
+    names: tuple[str, ...] = option(
+        doc="What to serve: client (client-server API and /.well-known), federation (the"
+        " server-server API, which includes keys), keys (/_matrix/key), health (/health, served"
+        " on every http listener anyway), metrics (Prometheus metrics). Synapse's other names"
+        " (media, openid, ...) are accepted and ignored with a warning.",
+        fix="list resource names, e.g. [client, federation]",
+        check=_resources_check,
+    )
+    compress: bool = option(False, doc="Accepted for Synapse compatibility; has no effect.")
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    """One entry of ``listeners``."""
+
+    port: int = option(
+        doc="The TCP port to listen on.",
+        fix="set it to a TCP port number, e.g. 8008",
+        convert=_parse_port,
+        type_name="integer (1-65535)",
+    )
+    bind_addresses: tuple[str, ...] = option(
+        ("127.0.0.1",),
+        doc="The addresses to listen on. Unlike Synapse (which binds every interface by default)"
+        " the default is loopback only; use ['::', '0.0.0.0'] to accept connections from"
+        " anywhere, usually behind a reverse proxy.",
+        fix="list IP addresses, e.g. ['127.0.0.1']",
+    )
+    type: Literal["http", "metrics"] = option(
+        "http",
+        doc="http serves the Matrix APIs named in resources; metrics serves Prometheus metrics"
+        " at /metrics (and /_synapse/metrics).",
+        fix="use http or metrics",
+    )
+    tls: bool = option(
+        False,
+        doc="Myelin does not terminate TLS itself; must be false. Put a reverse proxy (nginx,"
+        " Caddy, ...) in front to serve HTTPS.",
+        fix="set tls: false and terminate TLS in a reverse proxy",
+        check=_tls_check,
+    )
+    x_forwarded: bool = option(
+        False,
+        doc="Trust the X-Forwarded-For header for the client address (set when behind a proxy).",
+    )
+    resources: tuple[ListenerResourceConfig, ...] = option(
+        (),
+        doc="The resources served on an http listener.",
+        fix="e.g. resources: [{names: [client, federation]}]",
+    )
+
+    @property
+    def resource_names(self) -> frozenset[str]:
+        return frozenset(name for r in self.resources for name in r.names)
+
+
+@dataclass(frozen=True)
+class DatabaseArgsConfig:
+    """``database.args``: driver arguments in Synapse's shape."""
+
+    database: str | None = option(
+        None,
+        doc="sqlite3: the database file (relative to the configuration file's directory)."
+        " psycopg2: the database name (alias of dbname).",
+        example="homeserver.db",
+    )
+    dbname: str | None = option(None, doc="psycopg2: the database name.", example="myelin")
+    user: str | None = option(None, doc="psycopg2: the user to connect as.", example="myelin")
+    password: str | None = option(None, doc="psycopg2: the user's password.")
+    host: str | None = option(
+        None, doc="psycopg2: host name, IP address or Unix socket directory.", example="localhost"
+    )
+    port: int | None = option(None, doc="psycopg2: TCP port (5432 when unset).", example=5432)
+    cp_min: int = option(
+        5, doc="psycopg2: the smallest number of pooled connections.", check=positive_check
+    )
+    cp_max: int = option(
+        10, doc="psycopg2: the largest number of pooled connections.", check=positive_check
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """``database``."""
+
+    name: Literal["sqlite3", "psycopg2", "postgresql"] = option(
+        "sqlite3",
+        doc="The engine: sqlite3 (a single file, no setup) or psycopg2 (PostgreSQL; the name"
+        " is Synapse's, postgresql is accepted as an alias; Myelin connects with asyncpg).",
+        fix="use sqlite3 or psycopg2",
+    )
+    args: DatabaseArgsConfig = option(  # noqa: RUF009 (option() is a field())
+        default_factory=DatabaseArgsConfig,
+        doc="Connection arguments; see the options below. Unknown arguments (Synapse passes"
+        " them to its driver) are ignored with a warning.",
+    )
+
+    @property
+    def engine(self) -> Literal["sqlite", "postgres"]:
+        return "sqlite" if self.name == "sqlite3" else "postgres"
+
+
+@dataclass(frozen=True)
+class OldSigningKeyConfig:
+    """One entry of ``old_signing_keys``."""
+
+    key: str = option(
+        doc="The old public key, unpadded base64.", fix="copy the key from an old key response"
+    )
+    expired_ts: int = option(
+        doc="When the key stopped being used, in milliseconds since the epoch.",
+        fix="set the POSIX time in milliseconds when the key was retired",
+    )
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """``logging``."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = option(
+        "INFO", doc="The lowest level logged.", fix="use DEBUG, INFO, WARNING or ERROR"
+    )
+    format: Literal["text", "json"] = option(
+        "text",
+        doc="text: one readable line per record; json: one JSON object per line.",
+        fix="use text or json",
+    )
+
+
+def _default_listeners() -> tuple[ListenerConfig, ...]:
+    return (
+        ListenerConfig(
+            port=8008, resources=(ListenerResourceConfig(names=("client", "federation")),)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class HomeserverConfig:
+    """The whole configuration file."""
+
+    server_name: str = option(
+        doc="The domain part of every user ID and room alias on this server. It cannot be"
+        " changed later.",
+        fix="set it to your domain, e.g. server_name: example.org",
+        check=_server_name_check,
+        example="example.org",
+    )
+    public_baseurl: str | None = option(
+        None,
+        doc="The URL clients use to reach this server, advertised in"
+        " /.well-known/matrix/client. When unset: https://<server_name>/.",
+        fix="set it to a URL such as https://matrix.example.org/",
+        check=_url_check,
+        example="https://matrix.example.org/",
+    )
+    listeners: tuple[ListenerConfig, ...] = option(
+        default_factory=_default_listeners,
+        doc="The ports to listen on and what each serves.",
+        fix="see docs/configuration.md for the listener shape",
+    )
+    database: DatabaseConfig = option(  # noqa: RUF009 (option() is a field())
+        default_factory=DatabaseConfig,
+        doc="The database. When unset: SQLite in homeserver.db next to this file.",
+    )
+    signing_key_path: str | None = option(
+        None,
+        doc="The file holding this server's Ed25519 signing key (Synapse's format); generated"
+        " on first start when missing. When unset: <server_name>.signing.key next to this file.",
+        example="example.org.signing.key",
+    )
+    old_signing_keys: Mapping[str, OldSigningKeyConfig] = option(
+        default_factory=dict,
+        doc="Keys this server used to sign with, by key ID (ed25519:<version>), still"
+        " published at /_matrix/key/v2/server so that old signatures can be checked.",
+        fix='e.g. old_signing_keys: {"ed25519:old": {key: "<base64>", expired_ts: 1700000000000}}',
+        example={"ed25519:auto": {"key": "<unpadded base64 public key>", "expired_ts": 0}},
+    )
+    key_refresh_interval: int = option(
+        86_400_000,
+        doc="How long other servers may cache our signing keys (valid_until_ts in the key"
+        " response): milliseconds, or a duration such as 1d or 12h.",
+        fix="use a duration such as 1d, 12h or 3600000",
+        convert=parse_duration,
+        type_name="duration",
+    )
+    media_store_path: str = option(
+        "media_store", doc="The directory for uploaded media (relative to this file)."
+    )
+    enable_registration: bool = option(
+        False,
+        doc="Whether anyone may register an account through the client-server API."
+        " Registration is not implemented yet; accounts are made with `myelin register-user`.",
+    )
+    registration_shared_secret: str | None = option(
+        None,
+        doc="A secret that allows admin-API registration (Synapse's shared-secret registration)."
+        " Reserved: the admin API is not implemented yet.",
+    )
+    bcrypt_rounds: int = option(
+        12,
+        doc="The bcrypt cost factor for password hashes (4 to 31).",
+        fix="use an integer from 4 to 31; 12 is a good default",
+        check=lambda v: None if 4 <= v <= 31 else "expected an integer from 4 to 31",
+    )
+    serve_server_wellknown: bool = option(
+        False,
+        doc="Serve /.well-known/matrix/server pointing other servers at port 443 of"
+        " server_name (set this when a reverse proxy serves federation on 443).",
+    )
+    extra_well_known_client_content: Mapping[str, Any] = option(
+        default_factory=dict,
+        doc="Extra keys for /.well-known/matrix/client (namespaced, e.g. org.example.app).",
+        example={"org.example.app": {"url": "https://app.example.org"}},
+    )
+    logging: LoggingConfig = option(default_factory=LoggingConfig, doc="Logging.")  # noqa: RUF009 (option() is a field())
+
+    # Where relative paths are resolved; set by load_config, not an option.
+    config_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
+
+    def resolve(self, path: str) -> Path:
+        """A path from the configuration, relative ones against the configuration's directory."""
+        return (self.config_dir / path).resolve()
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.resolve(self.signing_key_path or f"{self.server_name}.signing.key")
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file (``:memory:`` kept as is)."""
+        name = self.database.args.database or "homeserver.db"
+        return name if name == ":memory:" else str(self.resolve(name))
+
+    @property
+    def base_url(self) -> str:
+        return self.public_baseurl or f"https://{self.server_name}/"
+
+
+def _postcheck(config: HomeserverConfig, report: Report) -> None:
+    """Rules that involve several options."""
+    db = config.database
+    if db.engine == "postgres" and not (db.args.dbname or db.args.database):
+        report.error("database.args.dbname", "PostgreSQL needs a database name", "set args.dbname")
+    if db.args.cp_min > db.args.cp_max:
+        report.error("database.args.cp_min", "is larger than cp_max", "set cp_min <= cp_max")
+    for key_id, old in config.old_signing_keys.items():
+        where = f"old_signing_keys.{key_id}"
+        if not key_id.startswith(ED25519 + ":"):
+            report.error(where, "expected a key ID ed25519:<version>", "rename the key")
+            continue
+        try:
+            VerifyKey.decode(key_id, old.key)
+        except ProtocolError:
+            report.error(f"{where}.key", "not an unpadded base64 Ed25519 public key")
+    http = [lis for lis in config.listeners if lis.type == "http"]
+    for index, listener in enumerate(config.listeners):
+        ignored = sorted(listener.resource_names - SERVED_RESOURCES)
+        if ignored:
+            report.warnings.append(
+                f"listeners[{index}].resources: {', '.join(ignored)} not served by Myelin, ignored"
+            )
+    if not http:
+        report.warnings.append("listeners: no http listener; the server will not serve Matrix")
+
+
+def parse_config(
+    raw: Any, config_dir: Path = Path("."), report: Report | None = None
+) -> HomeserverConfig:
+    """Validate a parsed YAML document; raise ``ConfigError`` naming every bad key.
+
+    Warnings (unknown keys, ignored resources) are added to ``report`` when one is given.
+    """
+    report = report if report is not None else Report()
+    if not isinstance(raw, Mapping):
+        raise ConfigError([Problem("", "the configuration must be a YAML mapping of options")])
+    args = raw.get("database", {}).get("args") if isinstance(raw.get("database"), Mapping) else None
+    if isinstance(args, Mapping):
+        # Synapse passes unknown database arguments on to its driver: warn, keep going.
+        known = {f.name for f in dataclasses.fields(DatabaseArgsConfig)}
+        for key in sorted(set(args) - known):
+            report.warnings.append(f"database.args.{key}: unknown database argument, ignored")
+        raw = {
+            **raw,
+            "database": {**raw["database"], "args": {k: args[k] for k in known & set(args)}},
+        }
+    internal = {"config_dir"}
+    filtered = {k: v for k, v in raw.items() if k not in internal}
+    for key in internal & set(raw):
+        report.warnings.append(f"{key}: unknown option, ignored")
+    parsed = parse_section(HomeserverConfig, filtered, "", report, warn_unknown=True)
+    if report.problems:
+        raise ConfigError(report.problems)
+    config: HomeserverConfig = dataclasses.replace(parsed, config_dir=config_dir)
+    _postcheck(config, report)
+    if report.problems:
+        raise ConfigError(report.problems)
+    return config
+
+
+def load_config(path: Path, report: Report | None = None) -> HomeserverConfig:
+    """Read and validate a YAML configuration file; raise ``ConfigError`` or ``OSError``."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(
+            [Problem(str(path), f"not valid YAML: {e}", "fix the YAML syntax")]
+        ) from e
+    return parse_config(raw, path.resolve().parent, report)
