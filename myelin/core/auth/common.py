@@ -59,11 +59,12 @@ def member_rule(room_version: RoomVersion, number: int) -> int:
     v8 added sub-rule 2 (``join_authorised_via_users_server`` signature); v7 added ``knock``
     (sub-rule 7 in v8), pushing "unknown membership" from 6 to 7 (8 from v8).
     """
+    shift = 0
     if not room_version.restricted_join_rule and number > 2:
-        number -= 1
+        shift += 1
     if not room_version.knock and number == 8:
-        number -= 1
-    return number
+        shift += 1
+    return number - shift
 
 
 def join_rule_number(room_version: RoomVersion, number: int) -> int:
