@@ -287,12 +287,15 @@ class HomeserverConfig:
     )
     serve_server_wellknown: bool = option(
         False,
-        doc="Serve /.well-known/matrix/server pointing other servers at port 443 of"
-        " server_name (set this when a reverse proxy serves federation on 443).",
+        doc="Serve /.well-known/matrix/server, delegating federation to the host and port of"
+        " public_baseurl (port 443 when the URL names none). Otherwise that path answers 404.",
     )
     extra_well_known_client_content: Mapping[str, Any] = option(
         default_factory=dict,
-        doc="Extra keys for /.well-known/matrix/client (namespaced, e.g. org.example.app).",
+        doc="Extra keys for /.well-known/matrix/client (namespaced, e.g. org.example.app)."
+        " m.homeserver comes from public_baseurl and cannot be set here.",
+        fix="remove m.homeserver; set public_baseurl instead",
+        check=lambda v: "m.homeserver is set from public_baseurl" if "m.homeserver" in v else None,
         example={"org.example.app": {"url": "https://app.example.org"}},
     )
     logging: LoggingConfig = option(default_factory=LoggingConfig, doc="Logging.")  # noqa: RUF009 (option() is a field())

@@ -1,0 +1,218 @@
+"""The HTTP layer (spec: Client-Server API, "API Standards" and "Web Browser Clients").
+
+Endpoints are metadata: method, path, listener resource, auth kind, rate-limit name and a
+handler. ``build_web_app`` turns a list of them into an aiohttp application with one middleware
+that maps ``MatrixError`` to the standard error response, answers unknown paths (404) and wrong
+methods (405) with ``M_UNRECOGNIZED``, answers ``OPTIONS`` with the CORS headers and no endpoint
+logic, turns unexpected exceptions into a logged 500 ``M_UNKNOWN``, and writes one access-log
+line and the request metrics per request.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from myelin.api.auth import Authenticator, AuthKind, Requester
+from myelin.api.metrics import HttpMetrics
+from myelin.clock import Clock
+from myelin.services.errors import MatrixError
+
+access_log = logging.getLogger("myelin.access")
+error_log = logging.getLogger("myelin.api")
+
+# The CORS headers the spec recommends on every response ("Web Browser Clients").
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization",
+}
+
+# The endpoint name used in logs and metrics for requests that matched no endpoint.
+UNRECOGNIZED = "unrecognized"
+
+_ENDPOINT_KEY = "myelin.endpoint"
+_REQUESTER_KEY = "myelin.requester"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler gets: the request and who made it."""
+
+    request: web.Request
+    requester: Requester | None
+
+    @property
+    def path_params(self) -> dict[str, str]:
+        return dict(self.request.match_info)
+
+
+Handler = Callable[[Context], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint: how it is reached, who may call it, and what answers it.
+
+    ``resource`` is the listener resource that serves it (client, federation, keys, health,
+    metrics); ``rate_limit`` names the limit that will apply to it.
+    """
+
+    name: str
+    method: str
+    path: str
+    resource: str
+    handler: Handler
+    auth: AuthKind = AuthKind.NONE
+    rate_limit: str | None = None
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON response (UTF-8, no insignificant whitespace)."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def error_response(error: MatrixError) -> web.Response:
+    return json_response(error.to_json(), error.status)
+
+
+async def json_object_body(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object.
+
+    Raise ``M_NOT_JSON`` when it is not JSON and ``M_BAD_JSON`` when it is JSON but not an
+    object (both 400).
+    """
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise MatrixError(400, "M_NOT_JSON", "Content not JSON.") from e
+    if not isinstance(body, dict):
+        raise MatrixError(400, "M_BAD_JSON", "Content must be a JSON object.")
+    return body
+
+
+def body_field(body: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
+    """``body[name]`` checked to be of ``kind``; ``M_MISSING_PARAM`` or ``M_BAD_JSON`` (400)."""
+    if name not in body:
+        if required:
+            raise MatrixError(400, "M_MISSING_PARAM", f"Missing parameter: {name}")
+        return None
+    value = body[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MatrixError(400, "M_BAD_JSON", f"Parameter {name} must be of type {kind.__name__}")
+    return value
+
+
+def _status_error(exc: web.HTTPException) -> MatrixError:
+    """An aiohttp HTTP exception (raised by routing or body reading) as a Matrix error."""
+    if isinstance(exc, web.HTTPNotFound):
+        return MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request")
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return MatrixError(413, "M_TOO_LARGE", "Request body too large")
+    return MatrixError(exc.status, "M_UNKNOWN", exc.reason)
+
+
+def _client_address(request: web.BaseRequest, x_forwarded: bool) -> str:
+    if x_forwarded:
+        forwarded = request.headers.get("X-Forwarded-For")
+        if forwarded:
+            return forwarded.split(",", 1)[0].strip()
+    return request.remote or "-"
+
+
+def _middleware(clock: Clock, metrics: HttpMetrics, x_forwarded: bool) -> Middleware:
+    @web.middleware
+    async def matrix_middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started = clock.monotonic()
+        response: web.StreamResponse
+        if request.method == "OPTIONS":
+            # CORS pre-flight: the headers only, never the endpoint's logic.
+            response = web.Response(status=204)
+        else:
+            try:
+                response = await handler(request)
+            except MatrixError as e:
+                response = error_response(e)
+            except web.HTTPException as e:
+                response = error_response(_status_error(e))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                error_log.exception(
+                    "Internal server error on %s %s", request.method, request.rel_url.path
+                )
+                response = error_response(MatrixError(500, "M_UNKNOWN", "Internal server error"))
+        if not response.prepared:
+            response.headers.update(CORS_HEADERS)
+        endpoint = request.get(_ENDPOINT_KEY, UNRECOGNIZED)
+        duration = clock.monotonic() - started
+        metrics.observe(endpoint, request.method, response.status, duration)
+        path = str(request.rel_url.without_query_params("access_token"))
+        access_log.info(
+            "%s %s %s %d %.1fms",
+            _client_address(request, x_forwarded),
+            request.method,
+            path,
+            response.status,
+            duration * 1000,
+            extra={
+                "fields": {
+                    "client": _client_address(request, x_forwarded),
+                    "method": request.method,
+                    "path": path,
+                    "status": response.status,
+                    "duration_ms": round(duration * 1000, 3),
+                    "endpoint": endpoint,
+                }
+            },
+        )
+        return response
+
+    return matrix_middleware
+
+
+def _route_handler(
+    endpoint: Endpoint, authenticator: Authenticator
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        request[_ENDPOINT_KEY] = endpoint.name
+        requester = await authenticator.authenticate(request, endpoint.auth)
+        request[_REQUESTER_KEY] = requester
+        return await endpoint.handler(Context(request, requester))
+
+    return handle
+
+
+def build_web_app(
+    endpoints: Sequence[Endpoint],
+    resources: Collection[str],
+    *,
+    authenticator: Authenticator,
+    metrics: HttpMetrics,
+    clock: Clock,
+    x_forwarded: bool = False,
+) -> web.Application:
+    """An aiohttp application serving the endpoints whose resource is in ``resources``."""
+    app = web.Application(middlewares=[_middleware(clock, metrics, x_forwarded)])
+    seen: set[tuple[str, str]] = set()
+    for endpoint in endpoints:
+        if endpoint.resource not in resources:
+            continue
+        route = (endpoint.method, endpoint.path)
+        if route in seen:
+            raise ValueError(f"two endpoints for {endpoint.method} {endpoint.path}")
+        seen.add(route)
+        app.router.add_route(
+            endpoint.method, endpoint.path, _route_handler(endpoint, authenticator)
+        )
+    return app

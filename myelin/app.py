@@ -1,0 +1,215 @@
+"""The composition root (Myelin architecture; no spec section).
+
+config -> database -> stores -> services -> HTTP apps, each object given its dependencies
+through its constructor. ``open_homeserver`` builds everything, ``listener_app`` the aiohttp
+application of one listener, ``serve`` binds the listeners until asked to stop.
+"""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from myelin import __version__
+from myelin.api.auth import Authenticator
+from myelin.api.client_versions import versions_endpoints
+from myelin.api.federation_version import federation_version_endpoints
+from myelin.api.http import Endpoint, build_web_app
+from myelin.api.metrics import HttpMetrics
+from myelin.api.monitoring import health_endpoints, metrics_endpoints
+from myelin.api.server_keys import server_keys_endpoints
+from myelin.api.wellknown import wellknown_endpoints
+from myelin.clock import Clock, SystemClock
+from myelin.config import HomeserverConfig, ListenerConfig
+from myelin.core.signing import VerifyKey
+from myelin.services.accounts import AccountService
+from myelin.services.server_keys import (
+    OldVerifyKey,
+    ServerKeyService,
+    load_or_generate_signing_keys,
+)
+from myelin.storage import Database, PostgresParams, Stores, make_stores, open_postgres, open_sqlite
+
+logger = logging.getLogger("myelin")
+
+
+async def open_database(config: HomeserverConfig) -> Database:
+    """Connect to the configured engine (no migrations)."""
+    db = config.database
+    if db.engine == "sqlite":
+        return await open_sqlite(config.sqlite_path)
+    args = db.args
+    return await open_postgres(
+        PostgresParams(
+            host=args.host or "127.0.0.1",
+            port=args.port or 5432,
+            user=args.user or "postgres",
+            password=args.password,
+            database=args.dbname or args.database or "myelin",
+            min_size=args.cp_min,
+            max_size=args.cp_max,
+        )
+    )
+
+
+def describe_database(config: HomeserverConfig) -> str:
+    """The engine and where it is, without secrets, for log lines."""
+    if config.database.engine == "sqlite":
+        return f"SQLite ({config.sqlite_path})"
+    args = config.database.args
+    where = f"{args.host or '127.0.0.1'}:{args.port or 5432}/{args.dbname or args.database}"
+    return f"PostgreSQL ({args.user or 'postgres'}@{where})"
+
+
+@dataclass
+class Homeserver:
+    """Every long-lived object of a running server."""
+
+    config: HomeserverConfig
+    clock: Clock
+    database: Database
+    stores: Stores
+    accounts: AccountService
+    server_keys: ServerKeyService
+    metrics: HttpMetrics
+    authenticator: Authenticator
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.database.close()
+
+
+async def open_homeserver(
+    config: HomeserverConfig, *, clock: Clock | None = None, migrate: bool = True
+) -> Homeserver:
+    """Connect, migrate, load (or generate) the signing key and build the services."""
+    clock = clock if clock is not None else SystemClock()
+    signing_keys, generated = load_or_generate_signing_keys(config.signing_key_file)
+    if generated:
+        logger.info(
+            "Generated signing key %s in %s", signing_keys[0].key_id, config.signing_key_file
+        )
+    database = await open_database(config)
+    try:
+        if migrate:
+            applied = await database.migrate()
+            if applied:
+                logger.info("Applied database migrations %s", ", ".join(map(str, applied)))
+        stores = make_stores(database)
+    except BaseException:
+        await database.close()
+        raise
+    old_keys = {
+        key_id: OldVerifyKey(VerifyKey.decode(key_id, old.key), old.expired_ts)
+        for key_id, old in config.old_signing_keys.items()
+    }
+    server_keys = ServerKeyService(
+        config.server_name, signing_keys, old_keys, config.key_refresh_interval, clock
+    )
+    accounts = AccountService(config.server_name, stores.users, clock, config.bcrypt_rounds)
+    metrics = HttpMetrics(CollectorRegistry())
+    hs = Homeserver(
+        config=config,
+        clock=clock,
+        database=database,
+        stores=stores,
+        accounts=accounts,
+        server_keys=server_keys,
+        metrics=metrics,
+        authenticator=Authenticator(),
+    )
+    hs.endpoints = [
+        *health_endpoints(),
+        *metrics_endpoints(metrics),
+        *versions_endpoints(),
+        *wellknown_endpoints(
+            config.base_url, config.extra_well_known_client_content, config.serve_server_wellknown
+        ),
+        *server_keys_endpoints(server_keys),
+        *federation_version_endpoints(__version__),
+    ]
+    return hs
+
+
+def listener_resources(listener: ListenerConfig) -> frozenset[str]:
+    """What a listener serves: health always; federation includes keys; metrics listeners
+    serve metrics only."""
+    if listener.type == "metrics":
+        return frozenset({"metrics", "health"})
+    names = set(listener.resource_names) | {"health"}
+    if "federation" in names:
+        names.add("keys")
+    return frozenset(names)
+
+
+def listener_app(
+    hs: Homeserver, listener: ListenerConfig, extra_endpoints: Sequence[Endpoint] = ()
+) -> web.Application:
+    """The aiohttp application of one listener (``extra_endpoints`` for tests)."""
+    return build_web_app(
+        [*hs.endpoints, *extra_endpoints],
+        listener_resources(listener),
+        authenticator=hs.authenticator,
+        metrics=hs.metrics,
+        clock=hs.clock,
+        x_forwarded=listener.x_forwarded,
+    )
+
+
+async def serve(hs: Homeserver, stop: asyncio.Event) -> None:
+    """Bind every listener, log what is served, and run until ``stop`` is set."""
+    runners: list[web.AppRunner] = []
+    try:
+        for listener in hs.config.listeners:
+            runner = web.AppRunner(listener_app(hs, listener), access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            for address in listener.bind_addresses:
+                site = web.TCPSite(runner, address, listener.port)
+                await site.start()
+                logger.info(
+                    "Listening on %s (%s: %s)",
+                    _url(address, listener.port),
+                    listener.type,
+                    ", ".join(sorted(listener_resources(listener))),
+                )
+        logger.info("Myelin %s ready for %s", __version__, hs.config.server_name)
+        await stop.wait()
+        logger.info("Shutting down")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+def _url(address: str, port: int) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{port}"
+
+
+async def run_homeserver(config: HomeserverConfig) -> None:
+    """Start the server and stop gracefully on SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _on_signal, stop, signum)
+    logger.info("Starting Myelin %s for server name %s", __version__, config.server_name)
+    logger.info("Database: %s", describe_database(config))
+    hs = await open_homeserver(config)
+    try:
+        logger.info("Database schema version %d", await hs.database.schema_version())
+        await serve(hs, stop)
+    finally:
+        await hs.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        logger.info("Stopped")
+
+
+def _on_signal(stop: asyncio.Event, signum: Any) -> None:
+    logger.info("Received %s", signal.Signals(signum).name)
+    stop.set()
