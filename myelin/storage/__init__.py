@@ -1,0 +1,93 @@
+"""Storage: the only place with SQL (no spec section: server internals).
+
+One ``Database`` interface over two engines (SQLite by default, PostgreSQL for larger
+deployments), numbered migrations, and narrow stores, one per concern.
+"""
+
+from dataclasses import dataclass
+
+from myelin.storage.database import Database, PostgresParams, Row, Transaction
+from myelin.storage.devices import DeviceRecord, DeviceStore
+from myelin.storage.errors import (
+    EventExistsError,
+    MigrationError,
+    RoomAliasExistsError,
+    SchemaTooNewError,
+    StorageError,
+    UnknownStateGroupError,
+    UserExistsError,
+)
+from myelin.storage.events import EventStore, PersistedEvent, StoredEvent
+from myelin.storage.postgres_engine import open_postgres
+from myelin.storage.rooms import AliasRecord, RoomRecord, RoomStore
+from myelin.storage.sqlite_engine import open_sqlite
+from myelin.storage.state import MAX_CHAIN_LENGTH, NewStateGroup, StateKey, StateMap, StateStore
+from myelin.storage.tokens import (
+    AccessTokenRecord,
+    AccessTokenStore,
+    RefreshTokenRecord,
+    hash_token,
+)
+from myelin.storage.users import ProfileRecord, UserRecord, UserStore
+
+
+@dataclass
+class Stores:
+    """Every store over one database, built by ``make_stores``."""
+
+    users: UserStore
+    devices: DeviceStore
+    tokens: AccessTokenStore
+    rooms: RoomStore
+    events: EventStore
+    state: StateStore
+
+
+def make_stores(db: Database) -> Stores:
+    return Stores(
+        users=UserStore(db),
+        devices=DeviceStore(db),
+        tokens=AccessTokenStore(db),
+        rooms=RoomStore(db),
+        events=EventStore(db),
+        state=StateStore(db),
+    )
+
+
+__all__ = [
+    "MAX_CHAIN_LENGTH",
+    "AccessTokenRecord",
+    "AccessTokenStore",
+    "AliasRecord",
+    "Database",
+    "DeviceRecord",
+    "DeviceStore",
+    "EventExistsError",
+    "EventStore",
+    "MigrationError",
+    "NewStateGroup",
+    "PersistedEvent",
+    "PostgresParams",
+    "ProfileRecord",
+    "RefreshTokenRecord",
+    "RoomAliasExistsError",
+    "RoomRecord",
+    "RoomStore",
+    "Row",
+    "SchemaTooNewError",
+    "StateKey",
+    "StateMap",
+    "StateStore",
+    "StorageError",
+    "StoredEvent",
+    "Stores",
+    "Transaction",
+    "UnknownStateGroupError",
+    "UserExistsError",
+    "UserRecord",
+    "UserStore",
+    "hash_token",
+    "make_stores",
+    "open_postgres",
+    "open_sqlite",
+]

@@ -1,0 +1,328 @@
+"""Persisted events and the event graph (spec: Server-Server API, "Persisting events" steps of
+"Checks performed on receipt of a PDU"; Client-Server API, "Syncing" for stream order).
+
+An event is stored with its JSON kept exactly as received, index columns copied from it, and
+server facts kept apart (outlier, rejected_reason, soft_failed). Persisting writes, in one
+transaction: the state group of the state after the event, the event row with the next global
+``stream_ordering``, its prev/auth edges, the room's forward extremities and optionally the
+room's current state. See ``myelin.storage.streams`` for why readers may trust
+``get_max_stream_ordering``.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from myelin.core.canonical_json import encode_canonical_json
+from myelin.core.events import EventView
+from myelin.storage.database import Database, Row, Transaction, chunks, in_list
+from myelin.storage.errors import EventExistsError, StorageError
+from myelin.storage.state import NewStateGroup, resolve_new_group_txn, set_current_state_txn
+from myelin.storage.streams import current_position, next_position
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A persisted event: its JSON as received plus the server's facts about it."""
+
+    event_id: str
+    room_id: str
+    type: str
+    state_key: str | None
+    sender: str
+    depth: int
+    origin_server_ts: int
+    received_ts: int
+    stream_ordering: int
+    outlier: bool
+    rejected_reason: str | None
+    soft_failed: bool
+    json_text: str
+
+    def json(self) -> dict[str, Any]:
+        """The event's JSON, parsed (integers of any size are kept exactly)."""
+        value = json.loads(self.json_text)
+        if not isinstance(value, dict):
+            raise StorageError(f"stored JSON of {self.event_id} is not an object")
+        return value
+
+
+@dataclass(frozen=True)
+class PersistedEvent:
+    event_id: str
+    stream_ordering: int
+    state_group: int | None
+
+
+_COLUMNS = (
+    "event_id, room_id, type, state_key, sender, depth, origin_server_ts, received_ts,"
+    " stream_ordering, outlier, rejected_reason, soft_failed, event_json"
+)
+
+# An event hidden from room timelines: outliers, rejected and soft-failed events.
+_VISIBLE = "outlier = FALSE AND rejected_reason IS NULL AND soft_failed = FALSE"
+_VISIBLE_E = "e.outlier = FALSE AND e.rejected_reason IS NULL AND e.soft_failed = FALSE"
+
+
+def _stored(row: Row) -> StoredEvent:
+    return StoredEvent(
+        event_id=row["event_id"],
+        room_id=row["room_id"],
+        type=row["type"],
+        state_key=row["state_key"],
+        sender=row["sender"],
+        depth=int(row["depth"]),
+        origin_server_ts=int(row["origin_server_ts"]),
+        received_ts=int(row["received_ts"]),
+        stream_ordering=int(row["stream_ordering"]),
+        outlier=bool(row["outlier"]),
+        rejected_reason=row["rejected_reason"],
+        soft_failed=bool(row["soft_failed"]),
+        json_text=row["event_json"],
+    )
+
+
+def _json_text(event: EventView, raw_json: str | bytes | None) -> str:
+    if raw_json is None:
+        return encode_canonical_json(event.json, strict=False).decode("utf-8")
+    if isinstance(raw_json, bytes):
+        return raw_json.decode("utf-8")
+    return raw_json
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def persist_event(
+        self,
+        event: EventView,
+        *,
+        received_ts: int,
+        raw_json: str | bytes | None = None,
+        outlier: bool = False,
+        rejected_reason: str | None = None,
+        soft_failed: bool = False,
+        state_after: int | NewStateGroup | None = None,
+        set_current_state: bool | int | NewStateGroup = False,
+    ) -> PersistedEvent:
+        """Persist ``event`` atomically and return its stream ordering and state group.
+
+        ``raw_json`` is the PDU as received (stored unchanged); without it the canonical JSON of
+        ``event.json`` is stored. ``state_after`` is the state after the event: an existing
+        group or a new one to create. ``set_current_state`` makes the room's current state that
+        group (True) or another one. Forward extremities move only for events that are not
+        outliers, rejected or soft-failed. Persisting an event again raises
+        ``EventExistsError``, except that an outlier may be persisted once more as a
+        non-outlier (it then gets a new stream ordering).
+        """
+        if outlier and (state_after is not None or set_current_state is not False):
+            raise ValueError("an outlier has no state group and cannot set the current state")
+        if set_current_state is True and state_after is None:
+            raise ValueError("set_current_state=True needs state_after")
+        room_id = event.room_id
+        text = _json_text(event, raw_json)
+        async with self._db.transaction() as txn:
+            existing = await txn.fetchrow(
+                "SELECT outlier FROM events WHERE event_id = $1", event.event_id
+            )
+            if existing is not None and (outlier or not existing["outlier"]):
+                raise EventExistsError(f"event {event.event_id} is already persisted")
+            # State first: it may load a parent map, and must not hold the stream lock long.
+            group = None
+            if state_after is not None:
+                group = await resolve_new_group_txn(txn, room_id, state_after)
+            if set_current_state is True:
+                current = group
+            elif set_current_state is False:
+                current = None
+            else:
+                current = await resolve_new_group_txn(txn, room_id, set_current_state)
+            stream_ordering = await next_position(txn)
+            if existing is None:
+                await self._insert_event(
+                    txn,
+                    event,
+                    text=text,
+                    stream_ordering=stream_ordering,
+                    received_ts=received_ts,
+                    outlier=outlier,
+                    rejected_reason=rejected_reason,
+                    soft_failed=soft_failed,
+                )
+            else:
+                # A former outlier joins the room's DAG: it gets a position in the stream now.
+                await txn.execute(
+                    "UPDATE events SET outlier = FALSE, stream_ordering = $2, received_ts = $3,"
+                    " rejected_reason = $4, soft_failed = $5 WHERE event_id = $1",
+                    event.event_id,
+                    stream_ordering,
+                    received_ts,
+                    rejected_reason,
+                    soft_failed,
+                )
+            if group is not None:
+                await txn.execute(
+                    "INSERT INTO event_state_groups (event_id, state_group) VALUES ($1, $2)",
+                    event.event_id,
+                    group,
+                )
+            if not outlier and rejected_reason is None and not soft_failed:
+                await self._update_forward_extremities(txn, event)
+            if current is not None:
+                await set_current_state_txn(txn, room_id, current)
+        return PersistedEvent(event.event_id, stream_ordering, group)
+
+    async def _insert_event(
+        self,
+        txn: Transaction,
+        event: EventView,
+        *,
+        text: str,
+        stream_ordering: int,
+        received_ts: int,
+        outlier: bool,
+        rejected_reason: str | None,
+        soft_failed: bool,
+    ) -> None:
+        await txn.execute(
+            f"INSERT INTO events ({_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            event.event_id,
+            event.room_id,
+            event.type,
+            event.state_key,
+            event.sender,
+            event.depth,
+            event.origin_server_ts,
+            received_ts,
+            stream_ordering,
+            outlier,
+            rejected_reason,
+            soft_failed,
+            text,
+        )
+        await txn.executemany(
+            "INSERT INTO event_edges (event_id, prev_event_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            [(event.event_id, prev) for prev in event.prev_event_ids],
+        )
+        await txn.executemany(
+            "INSERT INTO event_auth_edges (event_id, auth_event_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            [(event.event_id, auth) for auth in event.auth_event_ids],
+        )
+
+    async def _update_forward_extremities(self, txn: Transaction, event: EventView) -> None:
+        room_id = event.room_id
+        # Its prev events now have a child: they are no longer extremities.
+        await txn.executemany(
+            "DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2",
+            [(room_id, prev) for prev in event.prev_event_ids],
+        )
+        # It is one itself unless a (visible) event that arrived earlier points to it.
+        child = await txn.fetchval(
+            "SELECT 1 FROM event_edges ee JOIN events e ON e.event_id = ee.event_id"
+            f" WHERE ee.prev_event_id = $1 AND e.room_id = $2 AND {_VISIBLE_E}"
+            " LIMIT 1",
+            event.event_id,
+            room_id,
+        )
+        if child is None:
+            await txn.execute(
+                "INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                room_id,
+                event.event_id,
+            )
+
+    async def get_event(self, event_id: str) -> StoredEvent | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_COLUMNS} FROM events WHERE event_id = $1", event_id
+        )
+        return None if row is None else _stored(row)
+
+    async def get_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
+        """The stored events among ``event_ids``, by ID (missing ones are left out)."""
+        found: dict[str, StoredEvent] = {}
+        for part in chunks(list(dict.fromkeys(event_ids))):
+            rows = await self._db.fetch(
+                f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({in_list(1, len(part))})",
+                *part,
+            )
+            found.update((row["event_id"], _stored(row)) for row in rows)
+        return found
+
+    async def have_events(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(list(dict.fromkeys(event_ids))):
+            rows = await self._db.fetch(
+                f"SELECT event_id FROM events WHERE event_id IN ({in_list(1, len(part))})", *part
+            )
+            found.update(row["event_id"] for row in rows)
+        return found
+
+    async def get_max_stream_ordering(self) -> int:
+        """The highest stream ordering below which every event is committed (0 if none)."""
+        return await current_position(self._db)
+
+    async def get_forward_extremities(self, room_id: str) -> list[str]:
+        rows = await self._db.fetch(
+            "SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY event_id",
+            room_id,
+        )
+        return [row["event_id"] for row in rows]
+
+    async def get_prev_event_ids(self, event_id: str) -> list[str]:
+        rows = await self._db.fetch(
+            "SELECT prev_event_id FROM event_edges WHERE event_id = $1 ORDER BY prev_event_id",
+            event_id,
+        )
+        return [row["prev_event_id"] for row in rows]
+
+    async def get_auth_event_ids(self, event_id: str) -> list[str]:
+        rows = await self._db.fetch(
+            "SELECT auth_event_id FROM event_auth_edges WHERE event_id = $1 ORDER BY auth_event_id",
+            event_id,
+        )
+        return [row["auth_event_id"] for row in rows]
+
+    async def get_room_events(
+        self,
+        room_id: str,
+        *,
+        after: int = 0,
+        upto: int | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[StoredEvent]:
+        """The room's timeline events with ``after < stream_ordering <= upto``.
+
+        Outliers, rejected and soft-failed events are left out. With ``newest_first`` the
+        ``limit`` newest are returned, newest first (for /messages backwards and sync).
+        """
+        order = "DESC" if newest_first else "ASC"
+        rows = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE room_id = $1 AND stream_ordering > $2"
+            f" AND stream_ordering <= $3 AND {_VISIBLE}"
+            f" ORDER BY stream_ordering {order} LIMIT $4",
+            room_id,
+            after,
+            upto if upto is not None else 2**62,
+            limit,
+        )
+        return [_stored(row) for row in rows]
+
+    async def get_rooms_changed(self, room_ids: Sequence[str], after: int) -> set[str]:
+        """Which of ``room_ids`` have timeline events after stream position ``after``."""
+        changed: set[str] = set()
+        for part in chunks(list(room_ids)):
+            rows = await self._db.fetch(
+                f"SELECT DISTINCT room_id FROM events WHERE stream_ordering > $1 AND {_VISIBLE}"
+                f" AND room_id IN ({in_list(2, len(part))})",
+                after,
+                *part,
+            )
+            changed.update(row["room_id"] for row in rows)
+        return changed

@@ -1,0 +1,248 @@
+"""SQLite engine of the storage interface (no spec section: internals).
+
+* WAL journal, ``synchronous=FULL`` (a commit is durable when it returns), foreign keys on.
+* ALL writes go through one writer connection owned by one dedicated thread. Writers queue on
+  an ``asyncio.Lock`` (FIFO) so a transaction has the connection to itself from ``BEGIN
+  IMMEDIATE`` to ``COMMIT``; SQLite therefore never sees two writers and never answers
+  "database is locked". (The idea of Dendrite's exclusive writer, written for asyncio.)
+* Reads run on a small pool of read-only connections, each used by one thread at a time.
+* The event loop never blocks: every SQLite call runs in an executor thread.
+
+SQL arrives in PostgreSQL's dialect; ``$1`` placeholders become SQLite's numbered ``?1``.
+"""
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
+
+from myelin.storage.database import (
+    Database,
+    Row,
+    Transaction,
+    TransactionState,
+    check_no_transaction,
+)
+from myelin.storage.errors import StorageError
+
+T = TypeVar("T")
+
+READER_COUNT = 4
+BUSY_TIMEOUT_MS = 10_000
+
+
+@functools.lru_cache(maxsize=1024)
+def rewrite_placeholders(sql: str) -> str:
+    """Turn ``$N`` placeholders into ``?N``, leaving quoted strings and identifiers alone."""
+    out: list[str] = []
+    i = 0
+    length = len(sql)
+    while i < length:
+        char = sql[i]
+        if char in ("'", '"'):
+            end = sql.find(char, i + 1)
+            while end != -1 and end + 1 < length and sql[end + 1] == char:
+                end = sql.find(char, end + 2)  # a doubled quote escapes itself
+            end = length - 1 if end == -1 else end
+            out.append(sql[i : end + 1])
+            i = end + 1
+        elif char == "$" and i + 1 < length and sql[i + 1].isdigit():
+            j = i + 1
+            while j < length and sql[j].isdigit():
+                j += 1
+            out.append("?" + sql[i + 1 : j])
+            i = j
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
+    # isolation_level=None: the module opens no implicit transactions; we issue BEGIN ourselves.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise StorageError(f"could not switch {path!r} to WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _rowcount(cursor: sqlite3.Cursor) -> int:
+    return max(cursor.rowcount, 0)
+
+
+class _SqliteTransaction:
+    """Statements run on the writer connection while its transaction is open."""
+
+    def __init__(self, db: "SqliteDatabase") -> None:
+        self._db = db
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return await self._db._write_call(_execute, self._db._writer, sql, args)
+
+    async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
+        await self._db._write_call(_executemany, self._db._writer, sql, list(args))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self._db._write_call(_fetch, self._db._writer, sql, args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+
+def _execute(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
+    return _rowcount(conn.execute(rewrite_placeholders(sql), tuple(args)))
+
+
+def _executemany(conn: sqlite3.Connection, sql: str, args: list[Sequence[Any]]) -> None:
+    conn.executemany(rewrite_placeholders(sql), [tuple(a) for a in args])
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    return list(conn.execute(rewrite_placeholders(sql), tuple(args)).fetchall())
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _autocommit_execute(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        count = _execute(conn, sql, args)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return count
+
+
+class SqliteDatabase(Database):
+    """The SQLite engine; create it with ``open_sqlite``."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._write_executor = ThreadPoolExecutor(1, thread_name_prefix="myelin-sqlite-writer")
+        self._read_executor = ThreadPoolExecutor(
+            READER_COUNT, thread_name_prefix="myelin-sqlite-reader"
+        )
+        self._write_lock = asyncio.Lock()
+        self._writer: sqlite3.Connection
+        self._readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._closed = False
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._writer = await loop.run_in_executor(
+            self._write_executor, functools.partial(_connect, self.path, readonly=False)
+        )
+        for _ in range(READER_COUNT):
+            reader = await loop.run_in_executor(
+                self._read_executor, functools.partial(_connect, self.path, readonly=True)
+            )
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+
+    async def _write_call(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func`` on the writer thread; the caller must hold the write lock."""
+        if self._closed:
+            raise StorageError("the database is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._write_executor, functools.partial(func, *args))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        check_no_transaction()
+        async with self._write_lock:
+            future = self._write_call(_autocommit_execute, self._writer, sql, args)
+            # Shielded: once queued, the statement commits or rolls back in full even if the
+            # awaiting task is cancelled, and the lock is released only after it finished.
+            return await asyncio.shield(future)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        if self._closed:
+            raise StorageError("the database is closed")
+        reader = await self._readers.get()
+        try:
+            loop = asyncio.get_running_loop()
+            call = functools.partial(_fetch, reader, sql, args)
+            return await asyncio.shield(loop.run_in_executor(self._read_executor, call))
+        finally:
+            self._readers.put_nowait(reader)
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._transaction()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        check_no_transaction()
+        async with self._write_lock:
+            await self._write_call(self._writer.execute, "BEGIN IMMEDIATE")
+            state = TransactionState()
+            state.enter()
+            try:
+                yield _SqliteTransaction(self)
+            except BaseException:
+                state.exit()
+                # The writer thread runs jobs in order, so this follows any statement still
+                # running for a cancelled task.
+                await asyncio.shield(self._write_call(self._writer.execute, "ROLLBACK"))
+                raise
+            state.exit()
+            await asyncio.shield(self._write_call(_commit, self._writer))
+
+    async def table_exists(self, name: str) -> bool:
+        # ENGINE DIFFERENCE: SQLite's catalog is sqlite_master.
+        row = await self.fetchrow(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1", name
+        )
+        return row is not None
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        async with self._write_lock:
+            self._closed = True
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._write_executor, self._writer.close)
+            for reader in self._all_readers:
+                await loop.run_in_executor(self._read_executor, reader.close)
+        self._write_executor.shutdown(wait=True)
+        self._read_executor.shutdown(wait=True)
+
+
+async def open_sqlite(path: str) -> Database:
+    """Open (creating it if needed) the SQLite database file at ``path``."""
+    if path in ("", ":memory:") or path.startswith("file:"):
+        raise StorageError("SQLite needs a database file path (WAL mode needs a real file)")
+    db = SqliteDatabase(path)
+    try:
+        await db._open()
+    except sqlite3.Error as exc:
+        db._write_executor.shutdown(wait=False)
+        db._read_executor.shutdown(wait=False)
+        raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from exc
+    return db
