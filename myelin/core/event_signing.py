@@ -40,7 +40,8 @@ def sign_event(
     else:
         hashed = add_content_hash(pdu, strict=room_version.strict_canonicaljson)
     # 2. The event object is redacted, and 3. the redacted form is signed.
-    signature = compute_signature(redact(hashed, room_version), signing_key)
+    strict = room_version.strict_canonicaljson
+    signature = compute_signature(redact(hashed, room_version), signing_key, strict=strict)
     # 4. The signature is copied back to the original event object.
     existing = hashed.get("signatures")
     signatures = (
@@ -60,7 +61,8 @@ def verify_event_signature(
 
     Raise ``SignatureError``. This succeeds whether the full event or a redacted copy is given.
     """
-    verify_signature(redact(pdu, room_version), server_name, verify_key)
+    strict = room_version.strict_canonicaljson
+    verify_signature(redact(pdu, room_version), server_name, verify_key, strict=strict)
 
 
 def load_event(pdu: Mapping[str, Any], room_version: RoomVersion) -> EventView:

@@ -98,14 +98,19 @@ def _signable(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("signatures", "unsigned")}
 
 
-def compute_signature(obj: Mapping[str, Any], key: SigningKey) -> str:
-    """The unpadded base64 signature of ``obj`` without its ``signatures`` and ``unsigned``."""
-    return encode_base64(key.sign(encode_canonical_json(_signable(obj))))
+def compute_signature(obj: Mapping[str, Any], key: SigningKey, *, strict: bool = True) -> str:
+    """The unpadded base64 signature of ``obj`` without its ``signatures`` and ``unsigned``.
+
+    ``strict=False`` encodes with lenient canonical JSON (events of room versions 1 to 5).
+    """
+    return encode_base64(key.sign(encode_canonical_json(_signable(obj), strict=strict)))
 
 
-def sign_json(obj: Mapping[str, Any], signer: str, key: SigningKey) -> dict[str, Any]:
+def sign_json(
+    obj: Mapping[str, Any], signer: str, key: SigningKey, *, strict: bool = True
+) -> dict[str, Any]:
     """Return a copy of ``obj`` with a signature by ``signer``'s ``key`` added."""
-    signature = compute_signature(obj, key)
+    signature = compute_signature(obj, key, strict=strict)
     signed = dict(obj)
     signatures = {name: dict(sigs) for name, sigs in obj.get("signatures", {}).items()}
     signatures.setdefault(signer, {})[key.key_id] = signature
@@ -113,8 +118,13 @@ def sign_json(obj: Mapping[str, Any], signer: str, key: SigningKey) -> dict[str,
     return signed
 
 
-def verify_signature(obj: Mapping[str, Any], signer: str, verify_key: VerifyKey) -> None:
-    """Check ``signer``'s signature by ``verify_key`` on ``obj``; raise ``SignatureError``."""
+def verify_signature(
+    obj: Mapping[str, Any], signer: str, verify_key: VerifyKey, *, strict: bool = True
+) -> None:
+    """Check ``signer``'s signature by ``verify_key`` on ``obj``; raise ``SignatureError``.
+
+    ``strict=False`` encodes with lenient canonical JSON (events of room versions 1 to 5).
+    """
     signatures = obj.get("signatures")
     if not isinstance(signatures, Mapping):
         raise SignatureError("no signatures")
@@ -126,7 +136,7 @@ def verify_signature(obj: Mapping[str, Any], signer: str, verify_key: VerifyKey)
         raise SignatureError("signature is not a string")
     try:
         signature = decode_base64(encoded)
-        message = encode_canonical_json(_signable(obj))
+        message = encode_canonical_json(_signable(obj), strict=strict)
         verify_key.key.verify(message, signature)
     except (ProtocolError, ValueError, TypeError, nacl.exceptions.CryptoError) as e:
         raise SignatureError(f"bad signature by {signer} with {verify_key.key_id}: {e}") from e

@@ -87,6 +87,19 @@ def test_missing_or_malformed_signature_fails(key: SigningKey, signatures: Any) 
         verify_signature(obj, SERVER_NAME, key.verify_key)
 
 
+def test_lenient_mode_signs_non_canonical_values(key: SigningKey) -> None:
+    obj = {"big": 2**64, "f": 0.5}
+    with pytest.raises(ProtocolError):
+        sign_json(obj, SERVER_NAME, key)
+    signed = sign_json(obj, SERVER_NAME, key, strict=False)
+    verify_signature(signed, SERVER_NAME, key.verify_key, strict=False)
+    with pytest.raises(SignatureError):
+        verify_signature(signed, SERVER_NAME, key.verify_key)
+    # The same bytes as matrix-org's signedjson, which is lenient too.
+    their_key = signedjson.key.decode_signing_key_base64("ed25519", "1", SEED_B64)
+    assert signedjson.sign.sign_json(dict(obj), SERVER_NAME, their_key) == signed
+
+
 def test_wrong_key_fails(key: SigningKey) -> None:
     signed = sign_json({"a": 1}, SERVER_NAME, key)
     other = SigningKey.from_seed("1", bytes(32)).verify_key
