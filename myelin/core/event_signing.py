@@ -14,7 +14,7 @@ from myelin.core.canonical_json import MAX_INT, check_canonical_value, encode_ca
 from myelin.core.errors import CanonicalJsonError, InvalidEventError, InvalidIdentifierError
 from myelin.core.events import EventView
 from myelin.core.hashes import SHA256, add_content_hash, compute_event_id
-from myelin.core.identifiers import EventID, RoomID, UserID
+from myelin.core.identifiers import EventID, RoomID, UserID, server_name_of
 from myelin.core.redaction import redact
 from myelin.core.room_versions import EventIdFormat, RoomVersion
 from myelin.core.signing import SigningKey, VerifyKey, compute_signature, verify_signature
@@ -63,6 +63,32 @@ def verify_event_signature(
     """
     strict = room_version.strict_canonicaljson
     verify_signature(redact(pdu, room_version), server_name, verify_key, strict=strict)
+
+
+def required_signers(pdu: Mapping[str, Any], room_version: RoomVersion) -> set[str]:
+    """The servers whose signatures ``pdu`` must carry (spec: "Validating hashes and
+    signatures on received events"); raise ``InvalidIdentifierError`` on a malformed ID.
+
+    - The originating server (the ``sender``'s), unless the event is a 3rd party invite, whose
+      sender matched the invite and which another server may send.
+    - Room versions 1 and 2: also the server in the ``event_id``.
+    - With the restricted join rule (v8+): a join's ``join_authorised_via_users_server`` server
+      (auth rule "If the event is not validly signed by the homeserver of the user ID denoted
+      by the key, reject").
+    """
+    servers: set[str] = set()
+    content = pdu.get("content")
+    content = content if isinstance(content, Mapping) else {}
+    is_member = pdu.get("type") == "m.room.member"
+    membership = content.get("membership") if is_member else None
+    if not (membership == "invite" and "third_party_invite" in content):
+        servers.add(server_name_of(str(pdu.get("sender"))))
+    if room_version.event_id_format is EventIdFormat.V1:
+        servers.add(server_name_of(str(pdu.get("event_id"))))
+    authoriser = content.get("join_authorised_via_users_server")
+    if room_version.restricted_join_rule and membership == "join" and authoriser is not None:
+        servers.add(server_name_of(str(authoriser)))
+    return servers
 
 
 def load_event(pdu: Mapping[str, Any], room_version: RoomVersion) -> EventView:

@@ -8,10 +8,16 @@ import signedjson.key
 import signedjson.sign
 
 from myelin.core.canonical_json import encode_canonical_json
-from myelin.core.errors import CanonicalJsonError, InvalidEventError, SignatureError
+from myelin.core.errors import (
+    CanonicalJsonError,
+    InvalidEventError,
+    InvalidIdentifierError,
+    SignatureError,
+)
 from myelin.core.event_signing import (
     MAX_PDU_BYTES,
     load_event,
+    required_signers,
     sign_event,
     verify_event_signature,
 )
@@ -25,6 +31,8 @@ from myelin.core.room_versions import (
     ROOM_V4,
     ROOM_V5,
     ROOM_V6,
+    ROOM_V7,
+    ROOM_V8,
     ROOM_V10,
     ROOM_V11,
     ROOM_V12,
@@ -372,3 +380,46 @@ def test_historical_sender_accepted() -> None:
 def test_not_an_object() -> None:
     with pytest.raises(InvalidEventError):
         load_event([], ROOM_V11)  # type: ignore[arg-type]
+
+
+# --- required_signers -----------------------------------------------------------------------
+
+
+def test_required_signers_sender_server() -> None:
+    pdu = {"type": "m.room.message", "sender": "@u:a.org", "content": {}}
+    assert required_signers(pdu, ROOM_V4) == {"a.org"}
+    assert required_signers({**pdu, "event_id": "$e:b.org"}, ROOM_V1) == {"a.org", "b.org"}
+    assert required_signers({**pdu, "event_id": "$e:a.org"}, ROOM_V2) == {"a.org"}
+
+
+def test_required_signers_third_party_invite() -> None:
+    invite = {
+        "type": "m.room.member",
+        "sender": "@u:a.org",
+        "state_key": "@v:c.org",
+        "content": {"membership": "invite", "third_party_invite": {"signed": {}}},
+    }
+    assert required_signers(invite, ROOM_V11) == set()
+    plain = {**invite, "content": {"membership": "invite"}}
+    assert required_signers(plain, ROOM_V11) == {"a.org"}
+
+
+def test_required_signers_restricted_join() -> None:
+    content = {"membership": "join", "join_authorised_via_users_server": "@admin:r.org"}
+    join: dict[str, Any] = {
+        "type": "m.room.member",
+        "sender": "@u:a.org",
+        "state_key": "@u:a.org",
+        "content": content,
+    }
+    assert required_signers(join, ROOM_V8) == {"a.org", "r.org"}
+    assert required_signers(join, ROOM_V7) == {"a.org"}
+    leave = {**join, "content": {**content, "membership": "leave"}}
+    assert required_signers(leave, ROOM_V8) == {"a.org"}
+
+
+def test_required_signers_malformed_ids() -> None:
+    with pytest.raises(InvalidIdentifierError):
+        required_signers({"type": "m.room.message", "content": {}}, ROOM_V4)
+    with pytest.raises(InvalidIdentifierError):
+        required_signers({"sender": "@u:a.org", "event_id": "$nodomain"}, ROOM_V1)
