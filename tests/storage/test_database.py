@@ -1,0 +1,139 @@
+"""The Database interface on both engines: statements, transactions, serialised writes."""
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from myelin.storage import Database, StorageError
+from myelin.storage.sqlite_engine import open_sqlite, rewrite_placeholders
+
+
+def test_placeholders_rewritten_outside_quotes() -> None:
+    sql = "SELECT $1, '$2', \"$3\", 'it''s $4', $10 FROM t WHERE a = $2"
+    assert rewrite_placeholders(sql) == (
+        "SELECT ?1, '$2', \"$3\", 'it''s $4', ?10 FROM t WHERE a = ?2"
+    )
+
+
+async def _add_user(db: Database, user_id: str) -> int:
+    return await db.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, $2)", user_id, 1)
+
+
+async def test_execute_fetch_roundtrip(database: Database) -> None:
+    assert await _add_user(database, "@a:x") == 1
+    assert await _add_user(database, "@b:x") == 1
+    rows = await database.fetch("SELECT user_id FROM users ORDER BY user_id")
+    assert [row["user_id"] for row in rows] == ["@a:x", "@b:x"]
+    assert [row[0] for row in rows] == ["@a:x", "@b:x"]
+    assert await database.fetchrow("SELECT user_id FROM users WHERE user_id = $1", "@c:x") is None
+    assert await database.fetchval("SELECT COUNT(*) FROM users") == 2
+    assert await database.execute("UPDATE users SET admin = $1", True) == 2
+    assert await database.execute("DELETE FROM users WHERE user_id = $1", "@none:x") == 0
+
+
+async def test_transaction_commits_together(database: Database) -> None:
+    async with database.transaction() as txn:
+        await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@a:x")
+        await txn.executemany(
+            "INSERT INTO users (user_id, created_ts) VALUES ($1, $2)", [("@b:x", 2), ("@c:x", 3)]
+        )
+        # The transaction sees its own writes.
+        assert await txn.fetchval("SELECT COUNT(*) FROM users") == 3
+    assert await database.fetchval("SELECT COUNT(*) FROM users") == 3
+
+
+async def test_transaction_rolls_back_on_error(database: Database) -> None:
+    await _add_user(database, "@keep:x")
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as txn:
+            await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@a:x")
+            await txn.execute("DELETE FROM users WHERE user_id = $1", "@keep:x")
+            raise RuntimeError("boom")
+    rows = await database.fetch("SELECT user_id FROM users")
+    assert [row["user_id"] for row in rows] == ["@keep:x"]
+
+
+async def test_constraint_violation_rolls_back(database: Database) -> None:
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        async with database.transaction() as txn:
+            await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@a:x")
+            await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@a:x")
+    assert await database.fetchval("SELECT COUNT(*) FROM users") == 0
+    # The database is usable afterwards.
+    assert await _add_user(database, "@a:x") == 1
+
+
+async def test_write_on_database_inside_transaction_is_refused(database: Database) -> None:
+    async with database.transaction() as txn:
+        await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@a:x")
+        with pytest.raises(StorageError, match="transaction open"):
+            await _add_user(database, "@b:x")
+    assert await database.fetchval("SELECT COUNT(*) FROM users") == 1
+    # After the transaction, writes on the database work again.
+    assert await _add_user(database, "@b:x") == 1
+
+
+async def test_run_in_transaction_returns_result(database: Database) -> None:
+    async def work(txn: Any) -> int:
+        await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@a:x")
+        return int(await txn.fetchval("SELECT COUNT(*) FROM users"))
+
+    assert await database.run_in_transaction(work) == 1
+
+
+async def test_concurrent_read_modify_write_transactions_serialise(database: Database) -> None:
+    """Many concurrent writers: no "database is locked", no lost update."""
+    await database.execute("INSERT INTO stream_positions (stream, pos) VALUES ('test', 0)")
+
+    async def bump(i: int) -> None:
+        async with database.transaction() as txn:
+            # A row lock (UPDATE first) makes this safe on PostgreSQL too.
+            await txn.execute("UPDATE stream_positions SET pos = pos + 1 WHERE stream = 'test'")
+            await txn.execute(
+                "INSERT INTO users (user_id, created_ts) VALUES ($1, $2)", f"@u{i}:x", i
+            )
+            await asyncio.sleep(0)  # let other tasks queue up meanwhile
+
+    async def single(i: int) -> None:
+        await _add_user(database, f"@s{i}:x")
+
+    tasks = [bump(i) for i in range(40)] + [single(i) for i in range(40)]
+    await asyncio.gather(*tasks)
+    assert await database.fetchval("SELECT pos FROM stream_positions WHERE stream = 'test'") == 40
+    assert await database.fetchval("SELECT COUNT(*) FROM users") == 80
+
+
+async def test_reads_proceed_while_a_write_transaction_is_open(database: Database) -> None:
+    await _add_user(database, "@a:x")
+    async with database.transaction() as txn:
+        await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@b:x")
+        # Readers see committed data only, and are not blocked by the open transaction.
+        count = await asyncio.wait_for(database.fetchval("SELECT COUNT(*) FROM users"), 5)
+        assert count == 1
+    assert await database.fetchval("SELECT COUNT(*) FROM users") == 2
+
+
+async def test_sqlite_reads_are_read_only(db_engine: str, database: Database) -> None:
+    if db_engine != "sqlite":
+        pytest.skip("SQLite engine detail")
+    with pytest.raises(Exception, match="readonly"):
+        await database.fetch("INSERT INTO users (user_id, created_ts) VALUES ('@a:x', 1)")
+
+
+async def test_sqlite_settings(tmp_path: Any) -> None:
+    db = await open_sqlite(str(tmp_path / "x.db"))
+    try:
+        assert str(await db.fetchval("PRAGMA journal_mode")).lower() == "wal"
+        assert await db.fetchval("PRAGMA foreign_keys") == 1
+        async with db.transaction() as txn:
+            assert await txn.fetchval("PRAGMA synchronous") == 2  # FULL
+    finally:
+        await db.close()
+    with pytest.raises(StorageError):
+        await db.fetch("SELECT 1")
+
+
+async def test_sqlite_needs_a_file() -> None:
+    with pytest.raises(StorageError):
+        await open_sqlite(":memory:")
