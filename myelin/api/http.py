@@ -36,8 +36,7 @@ CORS_HEADERS = {
 # The endpoint name used in logs and metrics for requests that matched no endpoint.
 UNRECOGNIZED = "unrecognized"
 
-_ENDPOINT_KEY = "myelin.endpoint"
-_REQUESTER_KEY = "myelin.requester"
+_ENDPOINT_KEY = web.RequestKey("myelin.endpoint", str)
 
 
 @dataclass(frozen=True)
@@ -187,7 +186,6 @@ def _route_handler(
     async def handle(request: web.Request) -> web.StreamResponse:
         request[_ENDPOINT_KEY] = endpoint.name
         requester = await authenticator.authenticate(request, endpoint.auth)
-        request[_REQUESTER_KEY] = requester
         return await endpoint.handler(Context(request, requester))
 
     return handle
