@@ -289,7 +289,17 @@ def test_first_power_levels_event_allowed(rv: RoomVersion) -> None:
 
 @pytest.mark.parametrize("rv", ALL)
 @pytest.mark.parametrize(
-    "users", [[], "x", {"alice": 10}, {"@alice": 10}, {ALICE: "ten"}, {ALICE: None}, {ALICE: True}]
+    "users",
+    [
+        [],
+        "x",
+        {"alice": 10},
+        {"@alice": 10},
+        {"@a:bad host": 1},
+        {ALICE: "ten"},
+        {ALICE: None},
+        {ALICE: True},
+    ],
 )
 def test_users_must_map_user_ids_to_integers(rv: RoomVersion, users: Any) -> None:
     room = joined_room(rv)

@@ -9,6 +9,7 @@ every ``AuthError.rule`` carries the number the spec gives it for that room vers
 
 from collections.abc import Mapping
 
+from myelin.core import identifiers
 from myelin.core.errors import AuthError
 from myelin.core.events import EventView
 from myelin.core.room_versions import RoomVersion
@@ -35,9 +36,6 @@ RESTRICTED = "restricted"
 KNOCK_RESTRICTED = "knock_restricted"
 
 JOIN_AUTHORISED_VIA = "join_authorised_via_users_server"
-
-# A user ID is at most 255 bytes (spec: Appendices, "User Identifiers").
-_MAX_USER_ID_BYTES = 255
 
 
 def top_rule(room_version: RoomVersion, number: int) -> int:
@@ -101,17 +99,12 @@ def domain_of(identifier: str) -> str:
 
 
 def is_valid_user_id(value: object) -> bool:
-    """Whether ``value`` is a user ID: ``@localpart:server_name``, at most 255 bytes.
+    """Whether ``value`` is a user ID in the historical grammar (rooms may hold such IDs).
 
-    Lenient about the localpart (historical user IDs are allowed in rooms) but requires the
-    sigil, a non-empty localpart and a non-empty server name.
+    ``@localpart:server_name`` with a valid server name, at most 255 bytes (spec: Appendices,
+    "User Identifiers" and "Historical User IDs").
     """
-    if not isinstance(value, str) or not value.startswith("@"):
-        return False
-    localpart, sep, server = value[1:].partition(":")
-    if not sep or not localpart or not server:
-        return False
-    return len(value.encode("utf-8")) <= _MAX_USER_ID_BYTES
+    return isinstance(value, str) and identifiers.is_valid_user_id(value)
 
 
 def original_creator(room_version: RoomVersion, create_event: EventView) -> str | None:
