@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -140,6 +140,9 @@ class ListenerConfig:
 class DatabaseArgsConfig:
     """``database.args``: driver arguments in Synapse's shape."""
 
+    # Synapse passes unknown arguments on to its driver (sslmode, keepalives, ...).
+    WARN_UNKNOWN_KEYS: ClassVar[bool] = True
+
     database: str | None = option(
         None,
         doc="sqlite3: the database file (relative to the configuration file's directory)."
@@ -165,6 +168,9 @@ class DatabaseArgsConfig:
 class DatabaseConfig:
     """``database``."""
 
+    # Synapse has more tuning keys here (txn_limit, allow_unsafe_locale, ...).
+    WARN_UNKNOWN_KEYS: ClassVar[bool] = True
+
     name: Literal["sqlite3", "psycopg2", "postgresql"] = option(
         "sqlite3",
         doc="The engine: sqlite3 (a single file, no setup) or psycopg2 (PostgreSQL; the name"
@@ -174,7 +180,7 @@ class DatabaseConfig:
     args: DatabaseArgsConfig = option(  # noqa: RUF009 (option() is a field())
         default_factory=DatabaseArgsConfig,
         doc="Connection arguments; see the options below. Unknown arguments (Synapse passes"
-        " them to its driver) are ignored with a warning.",
+        " them to its driver) are ignored with a warning, as are Synapse's other database keys.",
     )
 
     @property
@@ -359,16 +365,6 @@ def parse_config(
     report = report if report is not None else Report()
     if not isinstance(raw, Mapping):
         raise ConfigError([Problem("", "the configuration must be a YAML mapping of options")])
-    args = raw.get("database", {}).get("args") if isinstance(raw.get("database"), Mapping) else None
-    if isinstance(args, Mapping):
-        # Synapse passes unknown database arguments on to its driver: warn, keep going.
-        known = {f.name for f in dataclasses.fields(DatabaseArgsConfig)}
-        for key in sorted(set(args) - known):
-            report.warnings.append(f"database.args.{key}: unknown database argument, ignored")
-        raw = {
-            **raw,
-            "database": {**raw["database"], "args": {k: args[k] for k in known & set(args)}},
-        }
     internal = {"config_dir"}
     filtered = {k: v for k, v in raw.items() if k not in internal}
     for key in internal & set(raw):

@@ -218,8 +218,11 @@ def parse_section(
 ) -> Any:
     """Validate ``raw`` against the dataclass ``cls``; return an instance or ``MISSING``.
 
-    Unknown keys are errors (with a suggestion) unless ``warn_unknown``, where they are warnings.
+    Unknown keys are errors (with a suggestion) unless ``warn_unknown`` or the class sets
+    ``WARN_UNKNOWN_KEYS = True`` (sections where Synapse configs carry options Myelin does not
+    have), where they are warnings.
     """
+    warn_unknown = warn_unknown or bool(getattr(cls, "WARN_UNKNOWN_KEYS", False))
     fields = {f.name: f for f in declared_fields(cls)}
     hints = typing.get_type_hints(cls)
     unknown_keys = [k for k in raw if k not in fields]
