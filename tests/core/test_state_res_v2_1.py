@@ -11,6 +11,7 @@ import math
 import pytest
 
 from myelin.core.room_versions import ROOM_V11, ROOM_V12, RoomVersion
+from myelin.core.state_res import resolve_state
 from myelin.core.state_res.conflicted_subgraph import conflicted_subgraph
 from myelin.core.state_res.power_ordering import sender_power_level
 from myelin.core.state_res.v2 import full_conflicted_set
@@ -217,3 +218,12 @@ def test_ban_vs_power_levels_in_both(room_version: RoomVersion) -> None:
         [["END", "MB", "MA", "PA", "START"], ["END", "PB", "PA"]],
     )
     assert_state_has(room, "END", "PA", "MA", "MB")
+
+
+def test_rejected_auth_events_are_not_used_as_fallback() -> None:
+    # Problem A under v2.1 again, but the server rejected Alice's join: the join rules events
+    # cannot fall back on it and both fail.
+    room, right, stale = problem_a(ROOM_V12)
+    rejected = frozenset({room.id("IMA")})
+    resolved = room.named(resolve_state(ROOM_V12, [right, stale], room.event_map, rejected))
+    assert JOIN_RULES not in resolved
