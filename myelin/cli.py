@@ -52,8 +52,9 @@ def _load(path: Path) -> HomeserverConfig:
         raise CommandError(f"{path}: cannot read: {e}") from e
     except ConfigError as e:
         raise CommandError(f"{path}: invalid configuration:\n{_indent(str(e))}") from e
-    for warning in report.warnings:
-        print(f"warning: {path}: {warning}", file=sys.stderr)
+    finally:
+        for warning in report.warnings:
+            print(f"warning: {path}: {warning}", file=sys.stderr)
     return config
 
 
