@@ -78,8 +78,13 @@ def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def _rowcount(cursor: sqlite3.Cursor) -> int:
-    return max(cursor.rowcount, 0)
+def _rowcount(conn: sqlite3.Connection, cursor: sqlite3.Cursor, total_before: int) -> int:
+    if cursor.rowcount >= 0:
+        return cursor.rowcount
+    # Python 3.11's sqlite3 reports no rowcount for statements starting with WITH.
+    if conn.total_changes == total_before:
+        return 0
+    return int(conn.execute("SELECT changes()").fetchone()[0])
 
 
 class _SqliteTransaction:
@@ -107,7 +112,8 @@ class _SqliteTransaction:
 
 
 def _execute(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
-    return _rowcount(conn.execute(rewrite_placeholders(sql), tuple(args)))
+    total_before = conn.total_changes
+    return _rowcount(conn, conn.execute(rewrite_placeholders(sql), tuple(args)), total_before)
 
 
 def _executemany(conn: sqlite3.Connection, sql: str, args: list[Sequence[Any]]) -> None:

@@ -137,3 +137,20 @@ async def test_sqlite_settings(tmp_path: Any) -> None:
 async def test_sqlite_needs_a_file() -> None:
     with pytest.raises(StorageError):
         await open_sqlite(":memory:")
+
+
+async def test_rowcount_of_statements_with_a_cte(database: Database) -> None:
+    for name in ("@a:x", "@b:x", "@c:x"):
+        await _add_user(database, name)
+    count = await database.execute(
+        "WITH doomed (id) AS (SELECT user_id FROM users WHERE user_id <> $1)"
+        " DELETE FROM users WHERE user_id IN (SELECT id FROM doomed)",
+        "@a:x",
+    )
+    assert count == 2
+    count = await database.execute(
+        "WITH doomed (id) AS (SELECT user_id FROM users WHERE user_id = $1)"
+        " DELETE FROM users WHERE user_id IN (SELECT id FROM doomed)",
+        "@nobody:x",
+    )
+    assert count == 0
