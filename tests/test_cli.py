@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import io
+import logging
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +259,31 @@ def test_run_refuses_a_changed_server_name(
     assert "cannot change" in capsys.readouterr().err
 
 
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """``myelin run`` configures the root logger; put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("keep_logging")
+def test_run_reports_a_port_in_use(
+    tmp_path: Path, database_yaml: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        listeners = [{"port": port, "resources": [{"names": ["client"]}]}]
+        config = _write_config(tmp_path, database_yaml, listeners=listeners)
+        assert main(["run", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "myelin run: error:" in err and str(port) in err
+
+
 def _wait_for_health(port: int, process: "subprocess.Popen[bytes]") -> str:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -268,6 +295,12 @@ def _wait_for_health(port: int, process: "subprocess.Popen[bytes]") -> str:
         except OSError:
             time.sleep(0.1)
     raise AssertionError("myelin run did not answer /health")
+
+
+@pytest.mark.usefixtures("keep_logging")
+def test_run_with_config_refuses_data_dir_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", "x.yaml", "--server-name", "a.example"]) == 1
+    assert "apply only without --config" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

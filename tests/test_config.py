@@ -261,3 +261,10 @@ def test_configuration_docs_are_current() -> None:
     )
     for option in ("server_name", "listeners[].port", "database.args.cp_max", "logging.format"):
         assert f"### `{option}`" in configuration_markdown()
+
+
+def test_short_key_refresh_interval_warns() -> None:
+    report = Report()
+    config = parse_config(_minimal(key_refresh_interval="10m"), report=report)
+    assert config.key_refresh_interval == 600_000
+    assert any(w.startswith("key_refresh_interval: below 1h") for w in report.warnings)

@@ -344,6 +344,11 @@ def _postcheck(config: HomeserverConfig, report: Report) -> None:
             VerifyKey.decode(key_id, old.key)
         except ProtocolError:
             report.error(f"{where}.key", "not an unpadded base64 Ed25519 public key")
+    if config.key_refresh_interval < 3_600_000:
+        # Server-Server API, "Publishing Keys": avoid responses that expire within an hour.
+        report.warnings.append(
+            "key_refresh_interval: below 1h; other servers will refetch keys very often"
+        )
     http = [lis for lis in config.listeners if lis.type == "http"]
     for index, listener in enumerate(config.listeners):
         ignored = sorted(listener.resource_names - SERVED_RESOURCES)
