@@ -124,6 +124,11 @@ def _fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]
     return list(conn.execute(rewrite_placeholders(sql), tuple(args)).fetchall())
 
 
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 def _commit(conn: sqlite3.Connection) -> None:
     try:
         conn.execute("COMMIT")
@@ -192,12 +197,24 @@ class SqliteDatabase(Database):
         if self._closed:
             raise StorageError("the database is closed")
         reader = await self._readers.get()
+        loop = asyncio.get_running_loop()
         try:
-            loop = asyncio.get_running_loop()
-            call = functools.partial(_fetch, reader, sql, args)
-            return await asyncio.shield(loop.run_in_executor(self._read_executor, call))
-        finally:
+            future = loop.run_in_executor(
+                self._read_executor, functools.partial(_fetch, reader, sql, args)
+            )
+        except BaseException:
             self._readers.put_nowait(reader)
+            raise
+
+        def release(done: "asyncio.Future[list[Row]]") -> None:
+            # The connection goes back only once its thread is done with it, even when the
+            # awaiting task was cancelled meanwhile.
+            if not done.cancelled():
+                done.exception()  # marks the exception as retrieved
+            self._readers.put_nowait(reader)
+
+        future.add_done_callback(release)
+        return await asyncio.shield(future)
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         return self._transaction()
@@ -206,7 +223,12 @@ class SqliteDatabase(Database):
     async def _transaction(self) -> AsyncIterator[Transaction]:
         check_no_transaction()
         async with self._write_lock:
-            await self._write_call(self._writer.execute, "BEGIN IMMEDIATE")
+            try:
+                await asyncio.shield(self._write_call(self._writer.execute, "BEGIN IMMEDIATE"))
+            except BaseException:
+                # Cancelled while BEGIN was queued: it may still run, so undo it after.
+                await asyncio.shield(self._write_call(_rollback_if_open, self._writer))
+                raise
             state = TransactionState()
             state.enter()
             try:
@@ -215,7 +237,7 @@ class SqliteDatabase(Database):
                 state.exit()
                 # The writer thread runs jobs in order, so this follows any statement still
                 # running for a cancelled task.
-                await asyncio.shield(self._write_call(self._writer.execute, "ROLLBACK"))
+                await asyncio.shield(self._write_call(_rollback_if_open, self._writer))
                 raise
             state.exit()
             await asyncio.shield(self._write_call(_commit, self._writer))

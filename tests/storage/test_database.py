@@ -154,3 +154,39 @@ async def test_rowcount_of_statements_with_a_cte(database: Database) -> None:
         "@nobody:x",
     )
     assert count == 0
+
+
+async def test_cancelled_transaction_rolls_back_and_frees_the_writer(database: Database) -> None:
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with database.transaction() as txn:
+            await txn.execute("INSERT INTO users (user_id, created_ts) VALUES ($1, 1)", "@a:x")
+            started.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(slow())
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await database.fetchval("SELECT COUNT(*) FROM users") == 0
+    assert await asyncio.wait_for(_add_user(database, "@b:x"), 5) == 1
+
+
+async def test_cancelled_reads_and_writes_leave_the_database_usable(database: Database) -> None:
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(_add_user(database, f"@u{i}:x")) for i in range(20)
+    ]
+    tasks += [asyncio.create_task(database.fetch("SELECT * FROM users")) for _ in range(20)]
+    await asyncio.sleep(0)
+    for task in tasks[::3]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    count = await database.fetchval("SELECT COUNT(*) FROM users")
+    assert 0 <= count <= 20
+    assert await _add_user(database, "@last:x") == 1
+    results = await asyncio.gather(
+        *(database.fetchval("SELECT COUNT(*) FROM users") for _ in range(20))
+    )
+    assert set(results) == {count + 1}
