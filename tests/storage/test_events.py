@@ -249,3 +249,31 @@ async def test_room_timeline_queries(database: Database) -> None:
     assert [e.event_id for e in between] == ["$e2"]
     assert await events.get_rooms_changed([ROOM, "!other:x", "!none:x"], 5) == {"!other:x"}
     assert await events.get_rooms_changed([ROOM, "!other:x"], 0) == {ROOM, "!other:x"}
+
+
+async def test_stream_positions_commit_in_order(database: Database) -> None:
+    """A writer holding a position makes the next writer wait until it commits."""
+    from myelin.storage.streams import current_position, next_position
+
+    events = make_stores(database).events
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_writer() -> int:
+        async with database.transaction() as txn:
+            position = await next_position(txn)
+            holding.set()
+            await release.wait()
+            return position
+
+    slow = asyncio.create_task(slow_writer())
+    await asyncio.wait_for(holding.wait(), 5)
+    fast = asyncio.create_task(events.persist_event(make_event("$fast"), received_ts=1))
+    await asyncio.sleep(0.3)
+    assert not fast.done()
+    # Readers see only what is committed: nothing yet.
+    assert await current_position(database) == 0
+    release.set()
+    assert await slow == 1
+    assert (await fast).stream_ordering == 2
+    assert await events.get_max_stream_ordering() == 2
