@@ -94,7 +94,7 @@ def _contains_display_name(event: Mapping[str, Any], context: PushContext) -> bo
     if not name or not isinstance(body, str):
         return False
     # The name is matched literally (its * and ? are not wildcards), at word boundaries.
-    word = "[A-Za-z0-9_]"
+    word = "(?-i:[A-Za-z0-9_])"
     regex = f"(?<!{word}){re.escape(name)}(?!{word})"
     return re.search(regex, body, re.IGNORECASE | re.DOTALL) is not None
 

@@ -9,8 +9,9 @@ substring that starts and ends at a word boundary (spec: Client-Server API, "Pus
 import re
 from functools import lru_cache
 
-# Not [A-Za-z0-9_]: Python's \W would also count non-ASCII letters as word characters.
-_WORD_CHAR = "[A-Za-z0-9_]"
+# Not \w: Python's \w would also count non-ASCII letters as word characters. Case-sensitive even
+# under IGNORECASE, which would otherwise let the Kelvin sign match "k".
+_WORD_CHAR = "(?-i:[A-Za-z0-9_])"
 
 
 def glob_to_regex_source(pattern: str) -> str:
