@@ -3,10 +3,11 @@
 
 ``parse_filter`` validates a client's filter JSON into frozen typed records with the spec's
 defaults; a wrong type raises ``FilterError`` naming the key path (the API maps it to M_BAD_JSON).
-Unknown keys are ignored, and a JSON ``null`` counts as an absent key. ``EventFilter.matches`` and ``RoomEventFilter.matches`` decide whether an
-event passes (``not_*`` lists take precedence over the allow lists); applying ``limit`` is left to
-callers. ``Filter.project`` keeps only ``event_fields``; ``event_format`` is recorded for the
-caller, which serves either the client format or the federation format.
+Unknown keys are ignored, and a JSON ``null`` counts as an absent key. ``EventFilter.matches``
+and ``RoomEventFilter.matches`` decide whether an event passes (``not_*`` lists take precedence
+over the allow lists); applying ``limit`` is left to callers. ``Filter.project`` keeps only
+``event_fields``; ``event_format`` is recorded for the caller, which serves either the client
+format or the federation format.
 """
 
 import enum

@@ -177,7 +177,10 @@ def test_is_room_mention_needs_the_sender_power_level() -> None:
     stringly = _event("m.room.message", {"body": "x", "m.mentions": {"room": "true"}})
     assert _first(stringly, _ctx(sender_power_level=100)) == ".m.rule.message"
     # The legacy "@room" in the body no longer notifies specially (spec v1.17).
-    assert _first(_event("m.room.message", {"body": "@room"}), _ctx(sender_power_level=100)) == ".m.rule.message"
+    assert (
+        _first(_event("m.room.message", {"body": "@room"}), _ctx(sender_power_level=100))
+        == ".m.rule.message"
+    )
 
 
 def test_tombstone_only_as_a_state_event() -> None:
