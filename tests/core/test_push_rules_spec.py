@@ -75,6 +75,7 @@ def test_rulesets_match_the_api_schemas(customised: bool) -> None:
     validate(
         ruleset, response_schema("client-server/pushrules.yaml", "/pushrules/global/", "get", 200)
     )
+    assert merge_ruleset(ALICE, stored).account_data_content() == {"global": ruleset}
     validate(
         {"global": ruleset},
         response_schema("client-server/pushrules.yaml", "/pushrules/", "get", 200),

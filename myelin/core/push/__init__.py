@@ -5,4 +5,64 @@
   the pure edits behind the push rules API.
 - ``evaluation``: conditions, ``evaluate`` and the helpers that interpret actions.
 - ``glob`` and ``property_paths``: the appendices' glob matching and dot-separated paths.
+
+The names callers need are re-exported here.
 """
+
+from myelin.core.push.evaluation import (
+    PushContext,
+    evaluate,
+    first_matching_rule,
+    should_highlight,
+    should_notify,
+    sound,
+    tweaks,
+)
+from myelin.core.push.rules import (
+    InvalidPushRuleError,
+    MalformedPushRuleError,
+    PushRule,
+    PushRuleAnchorNotFoundError,
+    PushRuleError,
+    PushRuleNotFoundError,
+    RuleKind,
+    default_rules,
+    parse_kind,
+)
+from myelin.core.push.ruleset import (
+    Ruleset,
+    UserPushRules,
+    delete_rule,
+    merge_ruleset,
+    parse_rule,
+    put_rule,
+    set_actions,
+    set_enabled,
+)
+
+__all__ = [
+    "InvalidPushRuleError",
+    "MalformedPushRuleError",
+    "PushContext",
+    "PushRule",
+    "PushRuleAnchorNotFoundError",
+    "PushRuleError",
+    "PushRuleNotFoundError",
+    "RuleKind",
+    "Ruleset",
+    "UserPushRules",
+    "default_rules",
+    "delete_rule",
+    "evaluate",
+    "first_matching_rule",
+    "merge_ruleset",
+    "parse_kind",
+    "parse_rule",
+    "put_rule",
+    "set_actions",
+    "set_enabled",
+    "should_highlight",
+    "should_notify",
+    "sound",
+    "tweaks",
+]

@@ -240,6 +240,10 @@ class Ruleset:
                 return rule
         raise PushRuleNotFoundError(f"no {kind.value} push rule {rule_id!r}")
 
+    def account_data_content(self) -> JsonDict:
+        """The content of the ``m.push_rules`` account data event (spec: "Push Rules: Events")."""
+        return {"global": self.to_json()}
+
     def to_json(self) -> JsonDict:
         """The ``global`` ruleset of ``GET /pushrules/`` and of ``m.push_rules`` account data."""
         return {
