@@ -116,6 +116,23 @@ def test_glob_agrees_with_a_reference(pattern: str, value: str) -> None:
     assert glob_matches(pattern, value) is expected
 
 
+def _is_word_char(char: str) -> bool:
+    return char.isascii() and (char.isalnum() or char == "_")
+
+
+@given(st.text(alphabet="ab*? ", max_size=5), st.text(alphabet="abAB _-é", max_size=10))
+def test_word_boundary_glob_agrees_with_a_reference(pattern: str, body: str) -> None:
+    # Some substring body[i:j] matches the whole pattern, with a boundary before and after it.
+    expected = any(
+        glob_matches(pattern, body[i:j])
+        for i in range(len(body) + 1)
+        for j in range(i, len(body) + 1)
+        if (i == 0 or not _is_word_char(body[i - 1]))
+        and (j == len(body) or not _is_word_char(body[j]))
+    )
+    assert glob_matches_words(pattern, body) is expected
+
+
 @given(st.text(max_size=20))
 def test_star_matches_any_string(value: str) -> None:
     assert glob_matches("*", value)
