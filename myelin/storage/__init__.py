@@ -18,7 +18,10 @@ from myelin.storage.errors import (
     UserExistsError,
 )
 from myelin.storage.events import EventStore, PersistedEvent, StoredEvent
+from myelin.storage.login_tokens import LoginTokenStore
 from myelin.storage.postgres_engine import open_postgres
+from myelin.storage.profile_fields import ProfileFieldStore
+from myelin.storage.registration_tokens import RegistrationTokenRecord, RegistrationTokenStore
 from myelin.storage.rooms import AliasRecord, RoomRecord, RoomStore
 from myelin.storage.sqlite_engine import open_sqlite
 from myelin.storage.state import MAX_CHAIN_LENGTH, NewStateGroup, StateKey, StateMap, StateStore
@@ -28,6 +31,7 @@ from myelin.storage.tokens import (
     RefreshTokenRecord,
     hash_token,
 )
+from myelin.storage.uia import UIASessionRecord, UIASessionStore
 from myelin.storage.users import ProfileRecord, UserRecord, UserStore
 
 
@@ -41,6 +45,10 @@ class Stores:
     rooms: RoomStore
     events: EventStore
     state: StateStore
+    uia_sessions: UIASessionStore
+    registration_tokens: RegistrationTokenStore
+    login_tokens: LoginTokenStore
+    profile_fields: ProfileFieldStore
 
 
 def make_stores(db: Database) -> Stores:
@@ -51,6 +59,10 @@ def make_stores(db: Database) -> Stores:
         rooms=RoomStore(db),
         events=EventStore(db),
         state=StateStore(db),
+        uia_sessions=UIASessionStore(db),
+        registration_tokens=RegistrationTokenStore(db),
+        login_tokens=LoginTokenStore(db),
+        profile_fields=ProfileFieldStore(db),
     )
 
 
@@ -64,12 +76,16 @@ __all__ = [
     "DeviceStore",
     "EventExistsError",
     "EventStore",
+    "LoginTokenStore",
     "MigrationError",
     "NewStateGroup",
     "PersistedEvent",
     "PostgresParams",
+    "ProfileFieldStore",
     "ProfileRecord",
     "RefreshTokenRecord",
+    "RegistrationTokenRecord",
+    "RegistrationTokenStore",
     "RoomAliasExistsError",
     "RoomRecord",
     "RoomStore",
@@ -82,6 +98,8 @@ __all__ = [
     "StoredEvent",
     "Stores",
     "Transaction",
+    "UIASessionRecord",
+    "UIASessionStore",
     "UnknownStateGroupError",
     "UserExistsError",
     "UserRecord",
