@@ -277,13 +277,65 @@ class HomeserverConfig:
     )
     enable_registration: bool = option(
         False,
-        doc="Whether anyone may register an account through the client-server API."
-        " Registration is not implemented yet; accounts are made with `myelin register-user`.",
+        doc="Whether anyone may register an account through POST /_matrix/client/v3/register."
+        " When false that endpoint answers 403 M_FORBIDDEN; `myelin register-user` and"
+        " shared-secret registration work regardless.",
+    )
+    registration_requires_token: bool = option(
+        False,
+        doc="With enable_registration, require a registration token (m.login.registration_token,"
+        " tokens made through /_synapse/admin/v1/registration_tokens) instead of m.login.dummy.",
+    )
+    allow_guest_access: bool = option(
+        False,
+        doc="Whether POST /register?kind=guest may create guest accounts.",
     )
     registration_shared_secret: str | None = option(
         None,
-        doc="A secret that allows admin-API registration (Synapse's shared-secret registration)."
-        " Reserved: the admin API is not implemented yet.",
+        doc="A secret that allows registration through POST /_synapse/admin/v1/register"
+        " (Synapse's shared-secret HMAC-SHA1 scheme), even when enable_registration is false."
+        " When unset that endpoint is disabled.",
+        example="<a long random string>",
+    )
+    refreshable_access_token_lifetime: int = option(
+        300_000,
+        doc="How long an access token issued with a refresh token (clients that send"
+        " refresh_token: true to /login or /register) stays valid: milliseconds or a duration.",
+        fix="use a duration such as 5m or 300000",
+        convert=parse_duration,
+        check=positive_check,
+        type_name="duration",
+    )
+    refresh_token_lifetime: int | None = option(
+        None,
+        doc="How long a refresh token stays valid (unset: until used or logged out).",
+        fix="use a duration such as 30d, or remove the option",
+        convert=lambda v: None if v is None else parse_duration(v),
+        type_name="duration",
+        example="30d",
+    )
+    nonrefreshable_access_token_lifetime: int | None = option(
+        None,
+        doc="How long an access token issued without a refresh token stays valid (unset:"
+        " until logged out).",
+        fix="use a duration such as 1d, or remove the option",
+        convert=lambda v: None if v is None else parse_duration(v),
+        type_name="duration",
+        example="7d",
+    )
+    login_token_lifetime: int = option(
+        120_000,
+        doc="How long a login token from POST /_matrix/client/v1/login/get_token stays valid"
+        " (m.login.token; the spec recommends 2 minutes).",
+        fix="use a duration such as 2m",
+        convert=parse_duration,
+        check=positive_check,
+        type_name="duration",
+    )
+    login_via_existing_session: bool = option(
+        False,
+        doc="Whether logged-in users may get login tokens for another device through"
+        " POST /_matrix/client/v1/login/get_token (always after re-authentication).",
     )
     bcrypt_rounds: int = option(
         12,
