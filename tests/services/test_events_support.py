@@ -12,7 +12,7 @@ from myelin.core.signing import SigningKey
 from myelin.services.events import EventService, EventWriter, SequentialIds
 from myelin.services.notifier import InProcessNotifier
 from myelin.services.rooms import RoomService
-from myelin.storage import Database, Stores, StoredEvent, make_stores
+from myelin.storage import Database, StoredEvent, Stores, make_stores
 
 SERVER = "example.org"
 ALICE = f"@alice:{SERVER}"

@@ -93,9 +93,7 @@ async def test_create_room_every_version_and_preset(
 
     state = await current_state_content(services, room_id)
     expected_rules = {"private_chat": "invite", "trusted_private_chat": "invite"}
-    assert state[("m.room.join_rules", "")] == {
-        "join_rule": expected_rules.get(preset, "public")
-    }
+    assert state[("m.room.join_rules", "")] == {"join_rule": expected_rules.get(preset, "public")}
     assert state[("m.room.history_visibility", "")] == {"history_visibility": "shared"}
     assert state[("m.room.guest_access", "")] == {
         "guest_access": "forbidden" if preset == "public_chat" else "can_join"

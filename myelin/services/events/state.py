@@ -6,6 +6,7 @@ prev event, or the resolution of the states after its prev events).
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from myelin.core.events import EventView
 from myelin.core.room_versions import RoomVersion
 from myelin.core.state_res import MissingEventError, resolve_state
 from myelin.services.events.errors import MissingPrerequisiteError
@@ -38,14 +39,20 @@ async def resolve_states(
     events: EventReader,
     room_version: RoomVersion,
     state_sets: Sequence[dict[StateKey, str]],
+    unstored: Sequence[EventView] = (),
 ) -> dict[StateKey, str]:
-    """State resolution of ``state_sets``, loading the events and auth chains it reads."""
+    """State resolution of ``state_sets``, loading the events and auth chains it reads.
+
+    ``unstored`` are events of the state sets not persisted yet (the event being written).
+    """
     if len(state_sets) == 1:
         return dict(state_sets[0])
+    extra = {e.event_id: e for e in unstored}
     event_ids = {event_id for state in state_sets for event_id in state.values()}
-    loaded = await load_with_auth_chains(events, event_ids, room_version)
+    event_ids.update(a for e in unstored for a in e.auth_event_ids)
+    loaded = await load_with_auth_chains(events, event_ids - extra.keys(), room_version)
     try:
-        return resolve_state(room_version, state_sets, loaded.views, loaded.rejected)
+        return resolve_state(room_version, state_sets, {**loaded.views, **extra}, loaded.rejected)
     except MissingEventError as e:
         raise MissingPrerequisiteError(
             f"state resolution needs event {e.event_id}, which is not stored", [e.event_id]

@@ -320,7 +320,7 @@ class EventWriter:
         maps = [after] + [
             await self._state.get_state_map(g) for g in dict.fromkeys(groups.values())
         ]
-        resolved = await resolve_states(self._events, event.room_version, maps)
+        resolved = await resolve_states(self._events, event.room_version, maps, [event])
         parent = await self._state.get_current_state_group(event.room_id)
         parent_state = {} if parent is None else await self._state.get_state_map(parent)
         return NewStateGroup(parent, compute_delta(parent_state, resolved))
