@@ -28,6 +28,9 @@ from myelin.clock import Clock, SystemClock
 from myelin.config import HomeserverConfig, ListenerConfig
 from myelin.core.signing import VerifyKey
 from myelin.services.accounts import AccountService
+from myelin.services.events import EventService, EventWriter, RandomIds
+from myelin.services.notifier import InProcessNotifier, Notifier
+from myelin.services.rooms import RoomService
 from myelin.services.server_keys import (
     OldVerifyKey,
     ServerKeyService,
@@ -75,6 +78,10 @@ class Homeserver:
     database: Database
     stores: Stores
     accounts: AccountService
+    notifier: Notifier
+    event_writer: EventWriter
+    events: EventService
+    rooms: RoomService
     server_keys: ServerKeyService
     metrics: HttpMetrics
     authenticator: Authenticator
@@ -112,6 +119,31 @@ async def open_homeserver(
         config.server_name, signing_keys, old_keys, config.key_refresh_interval, clock
     )
     accounts = AccountService(config.server_name, stores.users, clock, config.bcrypt_rounds)
+    notifier = InProcessNotifier(clock)
+    ids = RandomIds()
+    event_writer = EventWriter(
+        server_name=config.server_name,
+        signing_key=server_keys.signing_key,
+        events=stores.events,
+        state=stores.state,
+        notifier=notifier,
+        clock=clock,
+        ids=ids,
+    )
+    events = EventService(
+        server_name=config.server_name,
+        writer=event_writer,
+        rooms=stores.rooms,
+        state=stores.state,
+        events=stores.events,
+    )
+    rooms = RoomService(
+        server_name=config.server_name,
+        writer=event_writer,
+        rooms=stores.rooms,
+        clock=clock,
+        ids=ids,
+    )
     metrics = HttpMetrics(CollectorRegistry())
     hs = Homeserver(
         config=config,
@@ -119,6 +151,10 @@ async def open_homeserver(
         database=database,
         stores=stores,
         accounts=accounts,
+        notifier=notifier,
+        event_writer=event_writer,
+        events=events,
+        rooms=rooms,
         server_keys=server_keys,
         metrics=metrics,
         authenticator=Authenticator(),
