@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres lint typecheck install clean
+.PHONY: run test test-sqlite test-postgres lint typecheck install clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	MYELIN_TEST_DB=postgres $(BIN)/pytest -q $(PYTEST_ARGS)
+
+## bench: Myelin beside Synapse (from PyPI, cached in .bench/) on loopback; writes bench/RESULTS.md
+## (BENCH_ARGS='--engine postgres' for PostgreSQL; see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
