@@ -19,7 +19,7 @@ from myelin import __version__
 from myelin.api.auth import Authenticator
 from myelin.api.client_versions import versions_endpoints
 from myelin.api.federation_version import federation_version_endpoints
-from myelin.api.http import Endpoint, build_web_app
+from myelin.api.http import Endpoint, RequestLimits, build_web_app
 from myelin.api.metrics import HttpMetrics
 from myelin.api.monitoring import health_endpoints, metrics_endpoints
 from myelin.api.server_keys import server_keys_endpoints
@@ -30,6 +30,7 @@ from myelin.core.signing import VerifyKey
 from myelin.services.accounts import AccountService
 from myelin.services.events import EventService, EventWriter, RandomIds
 from myelin.services.notifier import InProcessNotifier, Notifier
+from myelin.services.ratelimit import FederationRateLimiter, RateLimiter, ratelimiters_from_config
 from myelin.services.rooms import RoomService
 from myelin.services.server_keys import (
     OldVerifyKey,
@@ -85,6 +86,8 @@ class Homeserver:
     server_keys: ServerKeyService
     metrics: HttpMetrics
     authenticator: Authenticator
+    ratelimiter: RateLimiter
+    federation_ratelimiter: FederationRateLimiter
     endpoints: list[Endpoint] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -136,6 +139,7 @@ async def open_homeserver(
         rooms=stores.rooms,
         state=stores.state,
         events=stores.events,
+        profiles=stores.users,
     )
     rooms = RoomService(
         server_name=config.server_name,
@@ -143,8 +147,10 @@ async def open_homeserver(
         rooms=stores.rooms,
         clock=clock,
         ids=ids,
+        profiles=stores.users,
     )
     metrics = HttpMetrics(CollectorRegistry())
+    ratelimiter, federation_ratelimiter = ratelimiters_from_config(config, clock)
     hs = Homeserver(
         config=config,
         clock=clock,
@@ -158,6 +164,8 @@ async def open_homeserver(
         server_keys=server_keys,
         metrics=metrics,
         authenticator=Authenticator(),
+        ratelimiter=ratelimiter,
+        federation_ratelimiter=federation_ratelimiter,
     )
     hs.endpoints = [
         *health_endpoints(),
@@ -194,6 +202,7 @@ def listener_app(
         metrics=hs.metrics,
         clock=hs.clock,
         x_forwarded=listener.x_forwarded,
+        limits=RequestLimits(hs.config.max_request_size, hs.ratelimiter, hs.federation_ratelimiter),
     )
 
 
@@ -235,6 +244,7 @@ async def run_homeserver(config: HomeserverConfig) -> None:
         loop.add_signal_handler(signum, _on_signal, stop, signum)
     logger.info("Starting Myelin %s for server name %s", __version__, config.server_name)
     logger.info("Database: %s", describe_database(config))
+    warn_about_lifted_limits(config)
     hs = await open_homeserver(config)
     try:
         logger.info("Database schema version %d", await hs.database.schema_version())
@@ -244,6 +254,14 @@ async def run_homeserver(config: HomeserverConfig) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         logger.info("Stopped")
+
+
+def warn_about_lifted_limits(config: HomeserverConfig) -> None:
+    """Log a WARNING when ``ratelimiting.enabled: false`` lifts every rate limit."""
+    if not config.ratelimiting.enabled:
+        logger.warning(
+            "Rate limiting is disabled (ratelimiting.enabled: false): every rc_* limit is lifted"
+        )
 
 
 def _on_signal(stop: asyncio.Event, signum: Any) -> None:

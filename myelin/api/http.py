@@ -5,11 +5,15 @@ handler. ``build_web_app`` turns a list of them into an aiohttp application with
 that maps ``MatrixError`` to the standard error response, answers unknown paths (404) and wrong
 methods (405) with ``M_UNRECOGNIZED``, answers ``OPTIONS`` with the CORS headers and no endpoint
 logic, turns unexpected exceptions into a logged 500 ``M_UNKNOWN``, and writes one access-log
-line and the request metrics per request.
+line and the request metrics per request. Before a handler runs, a declared body larger than
+``max_request_size`` is refused (413 ``M_TOO_LARGE``) and the endpoint's rate limit, if it
+declares one, is taken (429 ``M_LIMIT_EXCEEDED`` with ``Retry-After``; see "Rate limiting").
 """
 
 import asyncio
+import dataclasses
 import logging
+import math
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +25,13 @@ from aiohttp.typedefs import Middleware
 from myelin.api.auth import Authenticator, AuthKind, Requester
 from myelin.api.metrics import HttpMetrics
 from myelin.clock import Clock
+from myelin.config.ratelimiting import DEFAULT_MAX_REQUEST_SIZE
 from myelin.services.errors import MatrixError
+from myelin.services.ratelimit import FEDERATION, FederationRateLimiter, RateLimiter
 
 access_log = logging.getLogger("myelin.access")
 error_log = logging.getLogger("myelin.api")
+ratelimit_log = logging.getLogger("myelin.ratelimit")
 
 # The CORS headers the spec recommends on every response ("Web Browser Clients").
 CORS_HEADERS = {
@@ -59,7 +66,8 @@ class Endpoint:
     """One endpoint: how it is reached, who may call it, and what answers it.
 
     ``resource`` is the listener resource that serves it (client, federation, keys, health,
-    metrics); ``rate_limit`` names the limit that will apply to it.
+    metrics); ``rate_limit`` names the limit that applies to it (an action of
+    ``myelin.services.ratelimit``, counted per user, origin server or client IP).
     """
 
     name: str
@@ -77,7 +85,15 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 
 def error_response(error: MatrixError) -> web.Response:
-    return json_response(error.to_json(), error.status)
+    response = json_response(error.to_json(), error.status)
+    retry_after_ms = error.extra.get("retry_after_ms")
+    if error.status == 429 and isinstance(retry_after_ms, int):
+        # "Rate limiting": a Retry-After header (whole seconds, rounded up) on every 429.
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after_ms / 1000)))
+    if error.status == 413:
+        # The rest of an oversized body is not read: close rather than drain the connection.
+        response.force_close()
+    return response
 
 
 async def json_object_body(request: web.Request) -> dict[str, Any]:
@@ -180,13 +196,57 @@ def _middleware(clock: Clock, metrics: HttpMetrics, x_forwarded: bool) -> Middle
     return matrix_middleware
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """What bounds a request before its handler runs: body size and rate limits."""
+
+    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+    ratelimiter: RateLimiter | None = None
+    federation_ratelimiter: FederationRateLimiter | None = None
+    x_forwarded: bool = False
+
+
+def _rate_limit_key(
+    request: web.Request, requester: Requester | None, x_forwarded: bool
+) -> str | None:
+    """Who a rate limit counts against: the user, the origin server, else the client IP.
+
+    Application services are not limited (Synapse limits them only when their registration
+    asks for it, and registrations do not exist yet).
+    """
+    if requester is not None:
+        if requester.kind is AuthKind.APPSERVICE_TOKEN:
+            return None
+        if requester.user_id is not None:
+            return requester.user_id
+        if requester.server_name is not None:
+            return requester.server_name
+    return _client_address(request, x_forwarded)
+
+
 def _route_handler(
-    endpoint: Endpoint, authenticator: Authenticator
+    endpoint: Endpoint, authenticator: Authenticator, limits: RequestLimits
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         request[_ENDPOINT_KEY] = endpoint.name
+        # A declared body over the limit is refused before any of it is read; a chunked one
+        # when reading passes the limit (the application's client_max_size).
+        length = request.content_length
+        if length is not None and length > limits.max_request_size:
+            raise MatrixError(413, "M_TOO_LARGE", "Request body too large")
         requester = await authenticator.authenticate(request, endpoint.auth)
-        return await endpoint.handler(Context(request, requester))
+        context = Context(request, requester)
+        if endpoint.rate_limit is None:
+            return await endpoint.handler(context)
+        key = _rate_limit_key(request, requester, limits.x_forwarded)
+        if endpoint.rate_limit == FEDERATION:
+            if limits.federation_ratelimiter is None or key is None:
+                return await endpoint.handler(context)
+            async with limits.federation_ratelimiter.request(key):
+                return await endpoint.handler(context)
+        if limits.ratelimiter is not None and key is not None:
+            limits.ratelimiter.ratelimit(endpoint.rate_limit, key)
+        return await endpoint.handler(context)
 
     return handle
 
@@ -199,9 +259,15 @@ def build_web_app(
     metrics: HttpMetrics,
     clock: Clock,
     x_forwarded: bool = False,
+    limits: RequestLimits | None = None,
 ) -> web.Application:
     """An aiohttp application serving the endpoints whose resource is in ``resources``."""
-    app = web.Application(middlewares=[_middleware(clock, metrics, x_forwarded)])
+    limits = limits if limits is not None else RequestLimits()
+    limits = dataclasses.replace(limits, x_forwarded=x_forwarded)
+    app = web.Application(
+        middlewares=[_middleware(clock, metrics, x_forwarded)],
+        client_max_size=limits.max_request_size,
+    )
     seen: set[tuple[str, str]] = set()
     for endpoint in endpoints:
         if endpoint.resource not in resources:
@@ -210,7 +276,18 @@ def build_web_app(
         if route in seen:
             raise ValueError(f"two endpoints for {endpoint.method} {endpoint.path}")
         seen.add(route)
+        limiter = limits.ratelimiter
+        if (
+            endpoint.rate_limit not in (None, FEDERATION)
+            and limiter is not None
+            and not limiter.knows(endpoint.rate_limit)
+        ):
+            ratelimit_log.warning(
+                "Endpoint %s declares rate limit %s, which is not configured: not limited",
+                endpoint.name,
+                endpoint.rate_limit,
+            )
         app.router.add_route(
-            endpoint.method, endpoint.path, _route_handler(endpoint, authenticator)
+            endpoint.method, endpoint.path, _route_handler(endpoint, authenticator, limits)
         )
     return app

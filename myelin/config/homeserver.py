@@ -13,6 +13,15 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
+from myelin.config.ratelimiting import (
+    DEFAULT_MAX_REQUEST_SIZE,
+    RatelimitingConfig,
+    federation_option,
+    grouped_rate_limit_option,
+    optional_rate_limit_option,
+    rate_limit_option,
+    size_option,
+)
 from myelin.config.schema import (
     ConfigError,
     Problem,
@@ -357,6 +366,53 @@ class HomeserverConfig:
         example={"org.example.app": {"url": "https://app.example.org"}},
     )
     logging: LoggingConfig = option(default_factory=LoggingConfig, doc="Logging.")  # noqa: RUF009 (option() is a field())
+    # Request limits and Synapse's rc_* rate limits (myelin.config.ratelimiting).
+    max_request_size: int = size_option(
+        DEFAULT_MAX_REQUEST_SIZE,
+        "The largest request body accepted (after decompression); a larger one is answered 413"
+        " M_TOO_LARGE before the rest is read. The default is Synapse's: 200 PDUs of 64 KiB.",
+    )
+    ratelimiting: RatelimitingConfig = option(  # noqa: RUF009 (option() is a field())
+        default_factory=RatelimitingConfig,
+        doc="Switching the rc_* limits off, and users exempt from them.",
+    )
+    rc_message: Mapping[str, float] = rate_limit_option(0.2, 10, "Messages sent, per user.")
+    rc_registration: Mapping[str, float] = rate_limit_option(
+        0.17, 3, "Registration requests, per client IP address."
+    )
+    rc_login: Mapping[str, Mapping[str, float]] = grouped_rate_limit_option(
+        {"address": (0.003, 5), "account": (0.003, 5), "failed_attempts": (0.17, 3)},
+        "Logins: address per client IP address, account per account logged into,"
+        " failed_attempts per account for failed attempts.",
+    )
+    rc_admin_redaction: Mapping[str, float] | None = optional_rate_limit_option(
+        "Redactions by room admins; when unset, rc_message applies to them too.",
+        {"per_second": 1, "burst_count": 50},
+    )
+    rc_joins: Mapping[str, Mapping[str, float]] = grouped_rate_limit_option(
+        {"local": (0.1, 10), "remote": (0.01, 10)},
+        "Room joins per user: local for rooms this server is in, remote for joins through"
+        " another server.",
+    )
+    rc_invites: Mapping[str, Mapping[str, float]] = grouped_rate_limit_option(
+        {"per_room": (0.3, 10), "per_user": (0.003, 5), "per_issuer": (0.3, 10)},
+        "Invites: per_room per room, per_user per invited user, per_issuer per inviting user.",
+    )
+    rc_3pid_validation: Mapping[str, float] = rate_limit_option(
+        0.003, 5, "Attempts to validate a third-party identifier, per user or IP address."
+    )
+    rc_presence: Mapping[str, Mapping[str, float]] = grouped_rate_limit_option(
+        {"per_user": (0.1, 1)}, "Presence updates, per user."
+    )
+    rc_delayed_event_mgmt: Mapping[str, float] = rate_limit_option(
+        1, 5, "Managing delayed events, per user."
+    )
+    rc_room_creation: Mapping[str, float] = rate_limit_option(0.016, 10, "Room creation, per user.")
+    rc_reports: Mapping[str, float] = rate_limit_option(1, 5, "Reports of events, rooms and users.")
+    rc_media_create: Mapping[str, float] = rate_limit_option(
+        10, 50, "Media IDs created with /_matrix/media/v1/create, per user."
+    )
+    rc_federation: Mapping[str, int] = federation_option()
 
     # Where relative paths are resolved; set by load_config, not an option.
     config_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
