@@ -17,7 +17,7 @@ records the room and its alias, and then writes the events one by one through th
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -33,7 +33,7 @@ from myelin.core.room_versions import (
 from myelin.services.errors import MatrixError
 from myelin.services.events import EventTemplate, EventWriter, IdSource, WrittenEvent
 from myelin.services.events.ids import new_room_id
-from myelin.services.events.service import invalid_event_error
+from myelin.services.events.service import ProfileReader, invalid_event_error, profile_content
 from myelin.storage import AliasRecord, RoomAliasExistsError
 
 CREATE = "m.room.create"
@@ -112,6 +112,7 @@ class _Plan:
     preset: Preset
     invitees: list[str]
     alias: str | None
+    creator_profile: Mapping[str, Any] = field(default_factory=dict)
 
 
 class RoomRecorder(Protocol):
@@ -224,7 +225,9 @@ class RoomService:
         clock: Clock,
         ids: IdSource,
         default_room_version: RoomVersion = DEFAULT_ROOM_VERSION,
+        profiles: ProfileReader | None = None,
     ) -> None:
+        self._profiles = profiles
         self._server_name = server_name
         self._writer = writer
         self._rooms = rooms
@@ -301,7 +304,8 @@ class RoomService:
         initial = list(request.initial_state)
         initial_keys = {(item.type, item.state_key) for item in initial}
         # 2. The creator joins.
-        templates = [EventTemplate(MEMBER, creator, {"membership": "join"}, state_key=creator)]
+        join = {**plan.creator_profile, "membership": "join"}
+        templates = [EventTemplate(MEMBER, creator, join, state_key=creator)]
         # 3. Power levels: an m.room.power_levels in initial_state replaces the default (as in
         # Synapse); otherwise the defaults with power_level_content_override on top.
         initial_pl = next((i for i in initial if (i.type, i.state_key) == (POWER_LEVELS, "")), None)
@@ -393,6 +397,7 @@ class RoomService:
         if server_name_of(creator) != self._server_name:
             raise ValueError(f"{creator} is not a user of this server")
         plan = self._validate(creator, request)
+        plan = replace(plan, creator_profile=await profile_content(self._profiles, creator))
         room_version, alias = plan.room_version, plan.alias
         if alias is not None and await self._rooms.get_alias(alias) is not None:
             raise MatrixError(400, "M_ROOM_IN_USE", f"room alias {alias} is already taken")

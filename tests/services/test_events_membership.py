@@ -4,13 +4,14 @@ unban, and what the auth rules refuse."""
 import pytest
 
 from myelin.services.errors import MatrixError
-from myelin.services.events import EventRejectedError
-from myelin.services.rooms import CreateRoomRequest
+from myelin.services.events import EventRejectedError, EventService, SequentialIds
+from myelin.services.rooms import CreateRoomRequest, RoomService
 from myelin.storage import Database
 from tests.services.test_events_support import (
     ALICE,
     BOB,
     CAROL,
+    SERVER,
     Services,
     check_every_event_authorized,
     make_services,
@@ -124,3 +125,38 @@ async def test_invite_with_is_direct_and_non_member_cannot_invite(database: Data
         await services.events.update_membership(
             CAROL, CAROL.replace("carol", "dan"), room_id, "invite"
         )
+
+
+async def test_joins_carry_the_profile(database: Database) -> None:
+    services = make_services(database)
+    users = services.stores.users
+    for user in (ALICE, BOB):
+        await users.create_user(user, None, admin=False, created_ts=1)
+    await users.set_displayname(ALICE, "Alice")
+    await users.set_displayname(BOB, "Bob")
+    services.events = EventService(
+        server_name=SERVER,
+        writer=services.writer,
+        rooms=services.stores.rooms,
+        state=services.stores.state,
+        events=services.stores.events,
+        profiles=users,
+    )
+    services.rooms = RoomService(
+        server_name=SERVER,
+        writer=services.writer,
+        rooms=services.stores.rooms,
+        clock=services.clock,
+        ids=SequentialIds("p"),
+        profiles=users,
+    )
+    room_id = (
+        await services.rooms.create_room(ALICE, CreateRoomRequest(preset="public_chat"))
+    ).room_id
+    events = await check_every_event_authorized(services, room_id)
+    assert events[1].content == {"displayname": "Alice", "membership": "join"}
+    written = await services.events.update_membership(BOB, BOB, room_id, "join")
+    assert written.event.content == {"displayname": "Bob", "membership": "join"}
+    # Other memberships carry no profile.
+    left = await services.events.update_membership(BOB, BOB, room_id, "leave")
+    assert left.event.content == {"membership": "leave"}

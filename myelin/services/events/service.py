@@ -17,7 +17,7 @@ from myelin.core.room_versions import RoomVersion, get_room_version
 from myelin.services.errors import MatrixError
 from myelin.services.events.build import EventTemplate
 from myelin.services.events.write_path import EventWriter, WrittenEvent
-from myelin.storage import RoomRecord, StoredEvent
+from myelin.storage import ProfileRecord, RoomRecord, StoredEvent
 
 MEMBER = "m.room.member"
 
@@ -42,6 +42,26 @@ class CurrentStateReader(Protocol):
     ) -> str | None: ...
 
 
+class ProfileReader(Protocol):
+    async def get_profile(self, user_id: str) -> ProfileRecord | None: ...
+
+
+async def profile_content(profiles: ProfileReader | None, user_id: str) -> dict[str, Any]:
+    """``displayname`` and ``avatar_url`` of a local user for their join event (spec:
+    ``m.room.member`` content; Synapse fills them in and clients show them)."""
+    if profiles is None:
+        return {}
+    profile = await profiles.get_profile(user_id)
+    if profile is None:
+        return {}
+    content: dict[str, Any] = {}
+    if profile.displayname is not None:
+        content["displayname"] = profile.displayname
+    if profile.avatar_url is not None:
+        content["avatar_url"] = profile.avatar_url
+    return content
+
+
 class EventGetter(Protocol):
     async def get_event(self, event_id: str) -> StoredEvent | None: ...
 
@@ -64,8 +84,10 @@ class EventService:
         rooms: RoomReader,
         state: CurrentStateReader,
         events: EventGetter,
+        profiles: ProfileReader | None = None,
     ) -> None:
         self._server_name = server_name
+        self._profiles = profiles
         self._writer = writer
         self._rooms = rooms
         self._state = state
@@ -166,7 +188,10 @@ class EventService:
             raise MatrixError(403, "M_FORBIDDEN", f"{target} is not in the room")
         if action == "unban" and current != "ban":
             raise MatrixError(403, "M_FORBIDDEN", f"{target} is not banned")
-        content: dict[str, Any] = dict(extra_content or {})
+        content: dict[str, Any] = {}
+        if action == "join":
+            content.update(await profile_content(self._profiles, sender))
+        content.update(extra_content or {})
         content["membership"] = membership
         if reason is not None:
             content["reason"] = reason
