@@ -140,14 +140,12 @@ async def open_homeserver(
         state=stores.state,
         events=stores.events,
         profiles=stores.users,
-        profiles=stores.users,
     )
     rooms = RoomService(
         server_name=config.server_name,
         writer=event_writer,
         rooms=stores.rooms,
         clock=clock,
-        profiles=stores.users,
         ids=ids,
         profiles=stores.users,
     )
