@@ -48,6 +48,10 @@ MEDIA_CREATE = "rc_media_create"
 FEDERATION = "rc_federation"
 
 
+# Token arithmetic is in floats: differences below this are rounding, not spent tokens.
+_EPSILON = 1e-9
+
+
 @dataclass(frozen=True)
 class RateLimit:
     """One token-bucket limit: ``burst_count`` actions at once, refilled at ``per_second``."""
@@ -137,8 +141,10 @@ class RateLimiter:
         if bucket is not None:
             # Refill: the spent level drains at per_second since the last update.
             level = max(0.0, bucket.level - (now - bucket.updated) * limit.per_second)
+            if level <= _EPSILON:
+                level = 0.0
         # An action costing more than the whole burst may still happen from an unused bucket.
-        if level + cost <= limit.burst_count or level == 0.0:
+        if level + cost <= limit.burst_count + _EPSILON or level <= _EPSILON:
             if update:
                 if bucket is None:
                     self._buckets[(action, key)] = _Bucket(level + cost, now)
@@ -148,7 +154,8 @@ class RateLimiter:
                     bucket.updated = now
                     self._buckets.move_to_end((action, key))
             return Decision(True)
-        wait = (level + cost - limit.burst_count) / limit.per_second
+        # Until the level has drained to burst_count - cost (to empty for oversized actions).
+        wait = (level - max(0.0, limit.burst_count - cost)) / limit.per_second
         return Decision(False, max(1, math.ceil(wait * 1000)))
 
     def ratelimit(self, action: str, key: str, *, cost: float = 1.0, update: bool = True) -> None:
@@ -168,7 +175,7 @@ class RateLimiter:
         drained = [
             bucket_key
             for bucket_key, bucket in self._buckets.items()
-            if bucket.level - (now - bucket.updated) * self._rate(bucket_key[0]) <= 0
+            if bucket.level - (now - bucket.updated) * self._rate(bucket_key[0]) <= _EPSILON
         ]
         for bucket_key in drained:
             del self._buckets[bucket_key]
