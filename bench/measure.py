@@ -9,6 +9,7 @@ the process tree; the peak RSS comes from ``VmHWM`` in ``/proc/PID/status``.
 Linux only; a process that vanishes while being read counts as zero.
 """
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -148,3 +149,68 @@ def memory_of(pids: Iterable[int]) -> MemorySample:
 
 def tree_memory(pid: int) -> MemorySample:
     return memory_of(process_tree(pid))
+
+
+# ---- sockets: the benchmark must stay on loopback ----------------------------------------------
+
+
+def _decode_address(hex_address: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """An address of /proc/net/tcp{,6}: host bytes in 32-bit little-endian words, port in hex."""
+    host_hex, _, port_hex = hex_address.partition(":")
+    raw = bytes.fromhex(host_hex)
+    host = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped, int(port_hex, 16)
+    return address, int(port_hex, 16)
+
+
+def parse_net_tcp(text: str) -> dict[int, tuple[str, str]]:
+    """``/proc/net/tcp`` or ``tcp6``: socket inode -> (local, remote) as ``host:port``.
+
+    Only sockets with a remote end (not listening ones) are kept.
+    """
+    sockets: dict[int, tuple[str, str]] = {}
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 10:
+            continue
+        local, local_port = _decode_address(parts[1])
+        remote, remote_port = _decode_address(parts[2])
+        if remote.is_unspecified and remote_port == 0:
+            continue
+        sockets[int(parts[9])] = (f"{local}:{local_port}", f"{remote}:{remote_port}")
+    return sockets
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    try:
+        entries = list((PROC / str(pid) / "fd").iterdir())
+    except (FileNotFoundError, PermissionError):
+        return inodes
+    for entry in entries:
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+def foreign_connections(pid: int) -> list[str]:
+    """TCP connections of ``pid``'s process tree whose remote end is not a loopback address."""
+    inodes: set[int] = set()
+    for member in process_tree(pid):
+        inodes |= _socket_inodes(member)
+    found: list[str] = []
+    for table in ("tcp", "tcp6"):
+        text = _read(PROC / str(pid) / "net" / table)
+        if text is None:
+            continue
+        for inode, (local, remote) in parse_net_tcp(text).items():
+            host = remote.rpartition(":")[0]
+            if inode in inodes and not ipaddress.ip_address(host).is_loopback:
+                found.append(f"{local} -> {remote}")
+    return found

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
-from bench import myelin, postgres, synapse
+from bench import measure, myelin, postgres, synapse
 from bench.report import ServerRun, comparison_rows, engine_section, machine, merge_results
 from bench.report import text_table as render_text
 from bench.scenarios import MIB, SCENARIOS, BenchOptions, Figure
@@ -62,6 +62,15 @@ async def _idle(handle: ServerHandle, seconds: float) -> list[Figure]:
     ]
 
 
+def _check_loopback(handle: ServerHandle) -> None:
+    """Note (and shout about) any TCP connection of the server to a non-loopback address."""
+    for connection in measure.foreign_connections(handle.pid):
+        note = f"non-loopback TCP connection seen: {connection}"
+        if note not in handle.notes:
+            _log(f"WARNING: {handle.name}: {note}")
+            handle.notes.append(note)
+
+
 def _exit_note(handle: ServerHandle) -> None:
     code = handle.process.returncode
     if code not in (0, -signal.SIGTERM):
@@ -91,9 +100,11 @@ async def bench_server(
         )
         try:
             figures += await _idle(handle, options.idle_seconds)
+            _check_loopback(handle)
             for scenario in SCENARIOS:
                 _log(f"{kind}: {scenario.__name__}")
                 figures += await scenario(handle, options)
+                _check_loopback(handle)
         finally:
             shutdown = await stop(handle)
         _exit_note(handle)

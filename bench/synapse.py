@@ -9,6 +9,7 @@ previews, a federation whitelist that is empty (no server is federated with), no
 listener, and every rate limit lifted.
 """
 
+import copy
 import os
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def patch_config(
     config: dict[str, Any], port: int, engine: Engine, data_dir: Path, log_config: Path
 ) -> dict[str, Any]:
     """The generated configuration made into a loopback-only benchmark deployment."""
-    patched = dict(config)
+    patched = copy.deepcopy(config)
     patched["listeners"] = [
         {
             "port": port,
@@ -151,7 +152,7 @@ def patch_config(
 
 def patch_log_config(log_config: dict[str, Any], log_file: Path) -> dict[str, Any]:
     """The generated log configuration writing to ``log_file`` (it names a relative path)."""
-    patched = dict(log_config)
+    patched = copy.deepcopy(log_config)
     handlers = dict(patched.get("handlers", {}))
     file_handler = dict(handlers.get("file", {}))
     file_handler["filename"] = str(log_file)
