@@ -16,21 +16,36 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from myelin import __version__
+from myelin.api.account import account_endpoints
 from myelin.api.auth import Authenticator
 from myelin.api.client_versions import versions_endpoints
+from myelin.api.devices import device_endpoints
 from myelin.api.federation_version import federation_version_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
+from myelin.api.login import AccessTokens, login_endpoints
+from myelin.api.logout import logout_endpoints
 from myelin.api.metrics import HttpMetrics
 from myelin.api.monitoring import health_endpoints, metrics_endpoints
+from myelin.api.profile import profile_endpoints
+from myelin.api.register import register_endpoints
+from myelin.api.registration_tokens import registration_token_endpoints
 from myelin.api.server_keys import server_keys_endpoints
+from myelin.api.shared_secret_registration import shared_secret_registration_endpoints
 from myelin.api.wellknown import wellknown_endpoints
 from myelin.clock import Clock, SystemClock
 from myelin.config import HomeserverConfig, ListenerConfig
 from myelin.core.signing import VerifyKey
+from myelin.services.account_management import AccountManagementService, EventRoomLeaver
 from myelin.services.accounts import AccountService
+from myelin.services.auth_sessions import UserInteractiveAuth
+from myelin.services.devices import DeviceService
 from myelin.services.events import EventService, EventWriter, RandomIds
+from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.notifier import InProcessNotifier, Notifier
+from myelin.services.profile import MemberEventPropagator, ProfileService
 from myelin.services.ratelimit import FederationRateLimiter, RateLimiter, ratelimiters_from_config
+from myelin.services.registration import RegistrationPolicy, RegistrationService
+from myelin.services.registration_tokens import RegistrationTokenService
 from myelin.services.rooms import RoomService
 from myelin.services.server_keys import (
     OldVerifyKey,
@@ -79,6 +94,10 @@ class Homeserver:
     database: Database
     stores: Stores
     accounts: AccountService
+    login: LoginService
+    devices: DeviceService
+    profile: ProfileService
+    registration: RegistrationService
     notifier: Notifier
     event_writer: EventWriter
     events: EventService
@@ -149,6 +168,51 @@ async def open_homeserver(
         ids=ids,
         profiles=stores.users,
     )
+    devices = DeviceService(stores.devices, clock)
+    login = LoginService(
+        config.server_name,
+        users=stores.users,
+        tokens=stores.tokens,
+        login_tokens=stores.login_tokens,
+        devices=devices,
+        clock=clock,
+        lifetimes=TokenLifetimes(
+            refreshable_access=config.refreshable_access_token_lifetime,
+            refresh=config.refresh_token_lifetime,
+            nonrefreshable_access=config.nonrefreshable_access_token_lifetime,
+            login_token=config.login_token_lifetime,
+        ),
+    )
+    uia = UserInteractiveAuth(
+        stores.uia_sessions, stores.registration_tokens, clock, login.check_password_auth
+    )
+    profile = ProfileService(
+        config.server_name,
+        stores.users,
+        stores.profile_fields,
+        MemberEventPropagator(stores.state, stores.events, events),
+    )
+    registration = RegistrationService(
+        config.server_name,
+        accounts=accounts,
+        users=stores.users,
+        clock=clock,
+        policy=RegistrationPolicy(
+            enabled=config.enable_registration,
+            requires_token=config.registration_requires_token,
+            allow_guests=config.allow_guest_access,
+        ),
+        bcrypt_rounds=config.bcrypt_rounds,
+        shared_secret=config.registration_shared_secret,
+    )
+    registration_tokens = RegistrationTokenService(stores.registration_tokens, clock)
+    account_management = AccountManagementService(
+        users=stores.users,
+        login=login,
+        profile=profile,
+        bcrypt_rounds=config.bcrypt_rounds,
+        rooms=EventRoomLeaver(stores.state, events),
+    )
     metrics = HttpMetrics(CollectorRegistry())
     ratelimiter, federation_ratelimiter = ratelimiters_from_config(config, clock)
     hs = Homeserver(
@@ -157,13 +221,17 @@ async def open_homeserver(
         database=database,
         stores=stores,
         accounts=accounts,
+        login=login,
+        devices=devices,
+        profile=profile,
+        registration=registration,
         notifier=notifier,
         event_writer=event_writer,
         events=events,
         rooms=rooms,
         server_keys=server_keys,
         metrics=metrics,
-        authenticator=Authenticator(),
+        authenticator=Authenticator(access_tokens=AccessTokens(login)),
         ratelimiter=ratelimiter,
         federation_ratelimiter=federation_ratelimiter,
     )
@@ -176,6 +244,21 @@ async def open_homeserver(
         ),
         *server_keys_endpoints(server_keys),
         *federation_version_endpoints(__version__),
+        *login_endpoints(
+            login,
+            uia,
+            server_name=config.server_name,
+            get_login_token_enabled=config.login_via_existing_session,
+        ),
+        *logout_endpoints(login),
+        *register_endpoints(
+            registration, login, uia, registration_tokens, server_name=config.server_name
+        ),
+        *account_endpoints(login, uia, account_management),
+        *device_endpoints(devices, login, uia),
+        *profile_endpoints(profile),
+        *registration_token_endpoints(registration_tokens, login),
+        *shared_secret_registration_endpoints(registration, login, server_name=config.server_name),
     ]
     return hs
 

@@ -233,6 +233,22 @@ class LoginService:
             return None
         return record.user_id
 
+    async def is_admin(self, user_id: str) -> bool:
+        user = await self._users.get_user(user_id)
+        return user is not None and user.admin and not user.deactivated
+
+    async def is_guest(self, user_id: str) -> bool:
+        user = await self._users.get_user(user_id)
+        return user is not None and user.is_guest
+
+    async def uia_flows(self, user_id: str) -> list[list[str]]:
+        """The UIA flows proving a logged-in user is themselves: their password, or (for
+        accounts without one, such as guests) nothing more than their access token."""
+        user = await self._users.get_user(user_id)
+        if user is not None and user.password_hash is not None:
+            return [[PASSWORD_LOGIN]]
+        return [["m.login.dummy"]]
+
     # ---- sessions -------------------------------------------------------------------------
 
     async def create_session(

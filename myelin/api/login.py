@@ -1,0 +1,116 @@
+"""Login (spec: Client-Server API, "Login" (legacy API), "Refreshing access tokens",
+"Using access tokens" and POST /login/get_token).
+
+GET/POST /_matrix/client/v3/login, POST /_matrix/client/v3/refresh and
+POST /_matrix/client/v1/login/get_token; ``AccessTokens`` is the access-token verifier the
+authenticator uses for every endpoint that needs one.
+"""
+
+from aiohttp import web
+
+from myelin.api.auth import AuthKind, Requester
+from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
+from myelin.services.auth_sessions import UserInteractiveAuth
+from myelin.services.errors import MatrixError
+from myelin.services.login import PASSWORD_LOGIN, TOKEN_LOGIN, LoginService
+
+CLIENT_V3 = "/_matrix/client/v3"
+
+
+class AccessTokens:
+    """Verifies access tokens for the authenticator (``AccessTokenVerifier``)."""
+
+    def __init__(self, login: LoginService) -> None:
+        self._login = login
+
+    async def verify_access_token(self, token: str) -> Requester | None:
+        owner = await self._login.verify_access_token(token)
+        if owner is None:
+            return None
+        return Requester(AuthKind.ACCESS_TOKEN, user_id=owner.user_id, device_id=owner.device_id)
+
+
+def requester_ids(ctx: Context) -> tuple[str, str | None]:
+    """The user and device of an access-token request."""
+    requester = ctx.requester
+    if requester is None or requester.user_id is None:
+        raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token")
+    return requester.user_id, requester.device_id
+
+
+def session_options(body: dict[str, object]) -> tuple[str | None, str | None, bool]:
+    """``device_id``, ``initial_device_display_name`` and ``refresh_token`` of login/register."""
+    device_id = body_field(body, "device_id", str, required=False)
+    display_name = body_field(body, "initial_device_display_name", str, required=False)
+    refresh = body_field(body, "refresh_token", bool, required=False)
+    return device_id, display_name, bool(refresh)
+
+
+def login_endpoints(
+    login: LoginService,
+    uia: UserInteractiveAuth,
+    *,
+    server_name: str,
+    get_login_token_enabled: bool,
+) -> list[Endpoint]:
+    async def get_login(ctx: Context) -> web.StreamResponse:
+        token_flow: dict[str, object] = {"type": TOKEN_LOGIN}
+        if get_login_token_enabled:
+            token_flow["get_login_token"] = True
+        return json_response({"flows": [{"type": PASSWORD_LOGIN}, token_flow]})
+
+    async def post_login(ctx: Context) -> web.StreamResponse:
+        body = await json_object_body(ctx.request)
+        kind = body_field(body, "type", str)
+        device_id, display_name, refresh = session_options(body)
+        if kind == PASSWORD_LOGIN:
+            session = await login.login_password(
+                body, device_id=device_id, display_name=display_name, refresh=refresh
+            )
+        elif kind == TOKEN_LOGIN:
+            token = body_field(body, "token", str)
+            session = await login.login_token(
+                token, device_id=device_id, display_name=display_name, refresh=refresh
+            )
+        else:
+            raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {kind}")
+        return json_response({**session.to_json(), "home_server": server_name})
+
+    async def refresh(ctx: Context) -> web.StreamResponse:
+        body = await json_object_body(ctx.request)
+        token = body_field(body, "refresh_token", str)
+        session = await login.refresh(token)
+        response = session.to_json()
+        del response["user_id"], response["device_id"]
+        return json_response(response)
+
+    async def get_token(ctx: Context) -> web.StreamResponse:
+        user_id, _ = requester_ids(ctx)
+        if not get_login_token_enabled:
+            raise MatrixError(400, "M_FORBIDDEN", "Login tokens are not enabled on this server")
+        body = await json_object_body(ctx.request)
+        # Always re-prompt: every token needs its own completed UIA session.
+        result = await uia.authenticate(
+            body.get("auth"),
+            await login.uia_flows(user_id),
+            method=ctx.request.method,
+            uri=ctx.request.path,
+            user_id=user_id,
+        )
+        token, lifetime = await login.create_login_token(user_id)
+        await uia.finish(result)
+        return json_response({"login_token": token, "expires_in_ms": lifetime})
+
+    return [
+        Endpoint("client.login_flows", "GET", f"{CLIENT_V3}/login", "client", get_login),
+        Endpoint("client.login", "POST", f"{CLIENT_V3}/login", "client", post_login),
+        Endpoint("client.refresh", "POST", f"{CLIENT_V3}/refresh", "client", refresh),
+        Endpoint(
+            "client.login_get_token",
+            "POST",
+            "/_matrix/client/v1/login/get_token",
+            "client",
+            get_token,
+            auth=AuthKind.ACCESS_TOKEN,
+        ),
+    ]
