@@ -71,7 +71,11 @@ class WrittenEvent:
 
 
 class RoomLocks:
-    """One asyncio lock per room, dropped when nobody holds or waits for it."""
+    """One asyncio lock per room, dropped when nobody holds or waits for it.
+
+    In-process only: several worker processes writing into one room will need a lock the
+    database holds (a PostgreSQL advisory lock per room) around the same critical section.
+    """
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
