@@ -2,8 +2,8 @@
 section).
 
 The configuration comes from ``myelin generate-config`` (loopback listener serving client and
-federation resources), with the ``database:`` section replaced for PostgreSQL. Myelin has no rate
-limits yet, so there is nothing to lift.
+federation resources), with the ``database:`` section replaced for PostgreSQL and every ``rc_*``
+rate limit it lists lifted, as for Synapse.
 """
 
 import os
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from bench import postgres
+from bench import postgres, ratelimits
 from bench.server import Engine, ServerHandle, launch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +65,7 @@ def write_config(data_dir: Path, port: int, engine: Engine) -> Path:
         cwd=data_dir,
     ).stdout.decode()
     config = yaml.safe_load(generated)
+    config = ratelimits.lift(config)
     config["database"] = database_section(engine, data_dir)
     for listener in config["listeners"]:
         listener["bind_addresses"] = ["127.0.0.1"]

@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         " directory) on loopback, and write the comparison to bench/RESULTS.md.",
     )
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--requests", type=int, default=5000, help="requests per endpoint")
+    parser.add_argument("--requests", type=int, default=20000, help="requests per endpoint")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent connections")
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per endpoint")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")

@@ -30,7 +30,7 @@ class Figure:
 @dataclass(frozen=True)
 class BenchOptions:
     concurrency: int = 16
-    requests: int = 5000
+    requests: int = 20000
     time_cap: float = 30.0
     warmup: int = 200
     idle_seconds: float = 5.0

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bench import postgres
+from bench import postgres, ratelimits
 from bench.server import Engine, ServerHandle, launch
 
 REQUIREMENT = "matrix-synapse[postgres]>=1.163,<2"
@@ -52,7 +52,6 @@ _RATE_LIMITS = (
     "rc_user_directory",
     "rc_profile",
 )
-UNLIMITED = 1_000_000
 
 
 def venv_python(scratch: Path) -> Path:
@@ -74,24 +73,14 @@ def ensure_installed(scratch: Path) -> str:
             check=True,
         )
         marker.write_text(REQUIREMENT, encoding="utf-8")
+    # The package's own version: synapse.__version__ appends the git commit of whatever
+    # repository its directory lies in, here Myelin's checkout.
     version = subprocess.run(
-        [str(python), "-c", "import synapse; print(synapse.__version__)"],
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('matrix-synapse'))"],
         check=True,
         capture_output=True,
     ).stdout.decode()
     return version.strip()
-
-
-def _set_dotted(config: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    node = config
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[last] = value
 
 
 def database_section(engine: Engine, data_dir: Path) -> dict[str, Any]:
@@ -138,16 +127,7 @@ def patch_config(
     patched["federation_domain_whitelist"] = []
     patched["enable_metrics"] = False
     patched["enable_registration"] = False
-    for key in _RATE_LIMITS:
-        _set_dotted(patched, key, {"per_second": UNLIMITED, "burst_count": UNLIMITED})
-    patched["rc_federation"] = {
-        "window_size": 1000,
-        "sleep_limit": UNLIMITED,
-        "sleep_delay": 1,
-        "reject_limit": UNLIMITED,
-        "concurrent": UNLIMITED,
-    }
-    return patched
+    return ratelimits.lift(patched, _RATE_LIMITS)
 
 
 def patch_log_config(log_config: dict[str, Any], log_file: Path) -> dict[str, Any]:

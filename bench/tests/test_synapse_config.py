@@ -5,7 +5,7 @@ from typing import Any
 
 import yaml
 
-from bench import myelin, synapse
+from bench import myelin, ratelimits, synapse
 from bench.server import Engine
 
 GENERATED: dict[str, Any] = {
@@ -49,12 +49,12 @@ def test_synapse_config_is_loopback_only_and_unlimited(tmp_path: Path) -> None:
         "name": "sqlite3",
         "args": {"database": str(tmp_path / "homeserver.db")},
     }
-    unlimited = {"per_second": synapse.UNLIMITED, "burst_count": synapse.UNLIMITED}
+    unlimited = {"per_second": ratelimits.UNLIMITED, "burst_count": ratelimits.UNLIMITED}
     assert patched["rc_login"]["address"] == unlimited
     assert patched["rc_login"]["failed_attempts"] == unlimited
     assert patched["rc_joins"]["remote"] == unlimited
     assert patched["rc_message"] == unlimited
-    assert patched["rc_federation"]["reject_limit"] == synapse.UNLIMITED
+    assert patched["rc_federation"]["reject_limit"] == ratelimits.UNLIMITED
     # The input is left as generated.
     assert GENERATED["trusted_key_servers"] == [{"server_name": "matrix.org"}]
     assert GENERATED["rc_login"] == {"address": {"per_second": 0.1}}
@@ -91,3 +91,13 @@ def test_myelin_config_from_its_own_cli(tmp_path: Path) -> None:
     assert [listener["port"] for listener in config["listeners"]] == [4322]
     assert all(listener["bind_addresses"] == ["127.0.0.1"] for listener in config["listeners"])
     assert config["database"]["args"]["database"] == str(tmp_path / "homeserver.db")
+    unlimited = {"per_second": ratelimits.UNLIMITED, "burst_count": ratelimits.UNLIMITED}
+    limiters = ratelimits.limiter_paths(config)
+    assert "rc_login.address" in limiters
+    assert "rc_message" in limiters
+    for dotted in limiters:
+        node: Any = config
+        for part in dotted.split("."):
+            node = node[part]
+        assert node == unlimited, dotted
+    assert config["rc_federation"]["reject_limit"] == ratelimits.UNLIMITED
