@@ -13,6 +13,7 @@ from myelin.api.http import Context, Endpoint, body_field, json_object_body, jso
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.errors import MatrixError
 from myelin.services.login import PASSWORD_LOGIN, TOKEN_LOGIN, LoginService
+from myelin.services.ratelimit import LOGIN_ADDRESS
 
 CLIENT_V3 = "/_matrix/client/v3"
 
@@ -103,7 +104,14 @@ def login_endpoints(
 
     return [
         Endpoint("client.login_flows", "GET", f"{CLIENT_V3}/login", "client", get_login),
-        Endpoint("client.login", "POST", f"{CLIENT_V3}/login", "client", post_login),
+        Endpoint(
+            "client.login",
+            "POST",
+            f"{CLIENT_V3}/login",
+            "client",
+            post_login,
+            rate_limit=LOGIN_ADDRESS,
+        ),
         Endpoint("client.refresh", "POST", f"{CLIENT_V3}/refresh", "client", refresh),
         Endpoint(
             "client.login_get_token",

@@ -13,6 +13,7 @@ from myelin.api.login import CLIENT_V3, session_options
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.errors import MatrixError
 from myelin.services.login import LoginService
+from myelin.services.ratelimit import REGISTRATION, THREEPID_VALIDATION
 from myelin.services.registration import RegistrationService
 from myelin.services.registration_tokens import RegistrationTokenService
 
@@ -82,13 +83,21 @@ def register_endpoints(
         )
 
     return [
-        Endpoint("client.register", "POST", f"{CLIENT_V3}/register", "client", register),
+        Endpoint(
+            "client.register",
+            "POST",
+            f"{CLIENT_V3}/register",
+            "client",
+            register,
+            rate_limit=REGISTRATION,
+        ),
         Endpoint(
             "client.register_available",
             "GET",
             f"{CLIENT_V3}/register/available",
             "client",
             available,
+            rate_limit=REGISTRATION,
         ),
         Endpoint(
             "client.registration_token_validity",
@@ -96,6 +105,7 @@ def register_endpoints(
             "/_matrix/client/v1/register/m.login.registration_token/validity",
             "client",
             token_validity,
+            rate_limit=REGISTRATION,
         ),
         Endpoint(
             "client.register_email_token",
@@ -103,6 +113,7 @@ def register_endpoints(
             f"{CLIENT_V3}/register/email/requestToken",
             "client",
             threepid_denied,
+            rate_limit=THREEPID_VALIDATION,
         ),
         Endpoint(
             "client.register_msisdn_token",
@@ -110,5 +121,6 @@ def register_endpoints(
             f"{CLIENT_V3}/register/msisdn/requestToken",
             "client",
             threepid_denied,
+            rate_limit=THREEPID_VALIDATION,
         ),
     ]
