@@ -32,6 +32,8 @@ __all__ = [
     "format_client_event",
     "format_federation_event",
     "membership_at_event",
+    "strip_state_event",
+    "stripped_state",
 ]
 
 # Keys of a received PDU's "unsigned" that are kept for m.room.member events: the stripped
@@ -64,6 +66,39 @@ def age_ts_from_received(pdu: Mapping[str, Any], received_ts: int) -> int:
         return received_ts - age
     origin_server_ts = _int(pdu.get("origin_server_ts"))
     return received_ts if origin_server_ts is None else min(origin_server_ts, received_ts)
+
+
+def strip_state_event(event: Any) -> dict[str, Any] | None:
+    """A state event pruned to the stripped state schema, or None if it cannot be.
+
+    Stripped state events have only ``sender``, ``type``, ``state_key`` and ``content``; servers
+    prune what they received over federation before passing it to clients (spec: "Stripped
+    state", v1.16).
+    """
+    if not isinstance(event, Mapping):
+        return None
+    sender, event_type = event.get("sender"), event.get("type")
+    state_key, content = event.get("state_key"), event.get("content")
+    if not (
+        isinstance(sender, str)
+        and isinstance(event_type, str)
+        and isinstance(state_key, str)
+        and isinstance(content, Mapping)
+    ):
+        return None
+    return {
+        "type": event_type,
+        "state_key": state_key,
+        "sender": sender,
+        "content": copy.deepcopy(dict(content)),
+    }
+
+
+def stripped_state(events: Any) -> list[dict[str, Any]]:
+    """A list of stripped state events; entries that are not state events are left out."""
+    if not isinstance(events, list):
+        return []
+    return [stripped for event in events if (stripped := strip_state_event(event)) is not None]
 
 
 def membership_at_event(pdu: Mapping[str, Any], user_id: str, membership_before: str | None) -> str:
@@ -154,9 +189,9 @@ def _client_unsigned(
     received = pdu.get("unsigned")
     if view.type == "m.room.member" and isinstance(received, Mapping):
         # Stripped state of an invite or knock stays with the member event, redacted or not:
-        # it is not part of the event's content.
+        # it is not part of the event's content. It is pruned to the stripped state schema.
         for key in MEMBER_UNSIGNED_KEYS & received.keys():
-            unsigned[key] = copy.deepcopy(received[key])
+            unsigned[key] = stripped_state(received[key])
     if unsigned_extra:
         for key, value in unsigned_extra.items():
             if key not in ("age", "redacted_because"):

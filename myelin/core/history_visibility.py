@@ -36,6 +36,7 @@ __all__ = [
     "filter_events_for_user",
     "membership_in",
     "server_may_see_event",
+    "state_contents",
     "user_may_see_event",
     "visibility_in",
 ]
@@ -55,6 +56,11 @@ _MEMBER = "m.room.member"
 # The content of state events by (type, state_key); only the history visibility and the
 # memberships of the users concerned need to be present.
 StateContents = Mapping[tuple[str, str], Mapping[str, Any]]
+
+
+def state_contents(events: Iterable[EventView]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """``StateContents`` from state events (the state snapshot of a service, for instance)."""
+    return {pair: event.content for event in events if (pair := event.state_pair) is not None}
 
 
 def effective_visibility(value: Any) -> str:

@@ -14,6 +14,8 @@ from myelin.core.client_events import (
     format_client_event,
     format_federation_event,
     membership_at_event,
+    strip_state_event,
+    stripped_state,
 )
 from myelin.core.events import EventView
 from myelin.core.redaction import redact
@@ -422,3 +424,37 @@ def test_federation_format_redacted() -> None:
     assert served == {**redact(pdu(), ROOM_V11), "unsigned": {"age": NOW - SENT}}
     with pytest.raises(ValueError, match="room version"):
         format_federation_event(pdu(), redacted=True)
+
+
+# --- Stripped state ---------------------------------------------------------------------------
+
+
+def test_stripped_state_is_pruned() -> None:
+    full = pdu("m.room.create", {"room_version": "11"}, state_key="")
+    stripped = strip_state_event(full)
+    assert stripped == {
+        "type": "m.room.create",
+        "state_key": "",
+        "sender": ALICE,
+        "content": {"room_version": "11"},
+    }
+    validate(stripped, _event_schema("core-event-schema/stripped_state"))
+    assert strip_state_event(pdu()) is None  # not a state event
+    assert strip_state_event("x") is None
+    assert strip_state_event({**full, "content": []}) is None
+    assert stripped_state([full, pdu(), 3]) == [stripped]
+    assert stripped_state({"not": "a list"}) == []
+
+
+def test_invite_room_state_served_stripped() -> None:
+    full = pdu("m.room.name", {"name": "Room"}, state_key="")
+    member = pdu(
+        "m.room.member",
+        {"membership": "invite"},
+        state_key="@bob:example.org",
+        unsigned={"invite_room_state": [full, "junk"], "knock_room_state": "junk"},
+    )
+    event = format_client_event(member, "$m", room_version=ROOM_V11, now_ms=NOW)
+    assert event["unsigned"]["invite_room_state"] == [strip_state_event(full)]
+    assert event["unsigned"]["knock_room_state"] == []
+    validate(event, _event_schema("m.room.member"))

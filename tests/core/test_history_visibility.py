@@ -4,10 +4,16 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from myelin.core.events import EventView
 from myelin.core.history_visibility import (
     HISTORY_VISIBILITY_VALUES,
+    INVITED,
+    JOINED,
+    SHARED,
+    WORLD_READABLE,
     StateContents,
     can_server_see_event,
     can_user_see_event,
@@ -16,6 +22,7 @@ from myelin.core.history_visibility import (
     filter_events_for_user,
     membership_in,
     server_may_see_event,
+    state_contents,
     user_may_see_event,
     visibility_in,
 )
@@ -302,3 +309,57 @@ def test_filter_events_for_server_uses_the_room_version() -> None:
     result = filter_events_for_server([event], "c.example", {"$r": state("joined")})
     assert result == [redact(pdu, ROOM_V10)]
     assert "redacts" not in result[0]
+
+
+def test_state_contents_from_events() -> None:
+    events = [visibility_change("joined"), member(BOB, "join"), message()]
+    assert state_contents(events) == {
+        ("m.room.history_visibility", ""): {"history_visibility": "joined"},
+        ("m.room.member", BOB): {"membership": "join"},
+    }
+    assert visibility_in(state_contents(events)) == "joined"
+
+
+# --- Properties ---------------------------------------------------------------------------------
+
+_VISIBILITIES = st.sampled_from([WORLD_READABLE, SHARED, INVITED, JOINED, "other", None])
+_MEMBERSHIPS = st.sampled_from(["join", "invite", "leave", "ban", "knock", None])
+# Most permissive first.
+_ORDER = [WORLD_READABLE, SHARED, INVITED, JOINED]
+
+
+@given(_VISIBILITIES, _MEMBERSHIPS, _MEMBERSHIPS, st.booleans())
+def test_rules_as_a_table(
+    visibility: str | None, at_event: str | None, now: str | None, joined_after: bool
+) -> None:
+    # The spec's prose, read as a table of the visibility against what the user was and did.
+    joined_later = joined_after or now == "join"
+    effective = visibility if visibility in _ORDER else SHARED
+    expected = {
+        WORLD_READABLE: True,
+        SHARED: at_event == "join" or joined_later,
+        INVITED: at_event in ("join", "invite"),
+        JOINED: at_event == "join",
+    }[effective]
+    assert can_user_see_event(visibility, at_event, now, joined_after_event=joined_after) is (
+        expected
+    )
+
+
+@given(st.sampled_from(_ORDER), st.sampled_from(_ORDER), _MEMBERSHIPS, _MEMBERSHIPS, st.booleans())
+def test_more_permissive_visibility_never_hides_more(
+    first: str, second: str, at_event: str | None, now: str | None, joined_after: bool
+) -> None:
+    wider, narrower = sorted((first, second), key=_ORDER.index)
+    if can_user_see_event(narrower, at_event, now, joined_after_event=joined_after):
+        assert can_user_see_event(wider, at_event, now, joined_after_event=joined_after)
+
+
+@given(_VISIBILITIES, st.lists(_MEMBERSHIPS, max_size=4), _MEMBERSHIPS)
+def test_a_server_sees_what_its_users_see(
+    visibility: str | None, memberships: list[str | None], now: str | None
+) -> None:
+    # Any of its users seeing the event at that point (without a later join) lets the server
+    # see it; "shared" history is visible to servers, which may have users joining later.
+    if any(can_user_see_event(visibility, m, None) for m in memberships):
+        assert can_server_see_event(visibility, memberships)
