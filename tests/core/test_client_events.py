@@ -216,6 +216,15 @@ def test_unsigned_extra_is_merged() -> None:
     validate(event, _event_schema("m.room.member"))
 
 
+def test_redacted_because_comes_only_from_redacted_by() -> None:
+    event = format_client_event(
+        pdu(), "$ev", room_version=ROOM_V11, now_ms=NOW,
+        unsigned_extra={"redacted_because": {"type": "m.room.redaction"}},
+    )  # fmt: skip
+    assert "redacted_because" not in event["unsigned"]
+    assert event["content"]["body"] == "hello"
+
+
 def test_invite_room_state_is_kept_for_member_events() -> None:
     stripped = [{"type": "m.room.create", "state_key": "", "sender": ALICE, "content": {}}]
     member = pdu(
