@@ -22,10 +22,12 @@ class LoginTokenStore:
 
     async def consume_login_token(self, token: str, now_ts: int) -> str | None:
         """The user the token logs in, deleting it; None if unknown, used or expired."""
-        row = await self._db.fetchrow(
-            "DELETE FROM login_tokens WHERE token_hash = $1 RETURNING user_id, expires_ts",
-            hash_token(token),
-        )
+        # Statements that write go through a transaction (the SQLite writer connection).
+        async with self._db.transaction() as txn:
+            row = await txn.fetchrow(
+                "DELETE FROM login_tokens WHERE token_hash = $1 RETURNING user_id, expires_ts",
+                hash_token(token),
+            )
         if row is None or int(row["expires_ts"]) <= now_ts:
             return None
         return str(row["user_id"])
