@@ -264,7 +264,7 @@ async def test_leaked_token_table_does_not_authenticate(
         for table in ("access_tokens", "refresh_tokens", "login_tokens"):
             for row in await hs.database.fetch(f"SELECT * FROM {table}"):
                 # Rows iterate over values on both engines, hence keys().
-                columns = list(row.keys())  # noqa: SIM118
+                columns = list(row.keys())
                 leaked.extend(str(row[key]) for key in columns if row[key] is not None)
         assert hash_token(session["access_token"]) in leaked
         assert session["access_token"] not in leaked
