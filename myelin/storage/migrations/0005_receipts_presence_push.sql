@@ -1,4 +1,4 @@
--- Myelin schema version 4: receipts, presence, push rules, pushers, notification counts and
+-- Myelin schema version 5: receipts, presence, push rules, pushers, notification counts and
 -- content reports (Client-Server API, "Receipts", "Presence", "Push Notifications",
 -- "Reporting Content").
 
