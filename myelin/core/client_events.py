@@ -158,9 +158,10 @@ def format_client_event(
         event["state_key"] = view.state_key
     redacts = view.redacts
     if redacts is not None:
-        # Both places, whatever the room version, for old and new clients alike.
+        # Both places, whatever the room version, for old and new clients alike. Before v11 a
+        # content.redacts written by the sender means nothing: it is replaced by the real target.
         event["redacts"] = redacts
-        content.setdefault("redacts", redacts)
+        content["redacts"] = redacts
     event["unsigned"] = _client_unsigned(
         pdu,
         view,
