@@ -162,6 +162,9 @@ def format_client_event(
         # content.redacts written by the sender means nothing: it is replaced by the real target.
         event["redacts"] = redacts
         content["redacts"] = redacts
+    elif view.type == "m.room.redaction":
+        # No target (before v11: no top-level redacts): serve no content.redacts either.
+        content.pop("redacts", None)
     event["unsigned"] = _client_unsigned(
         pdu,
         view,

@@ -275,6 +275,7 @@ def test_redacts_in_the_wrong_place_is_not_served() -> None:
     v10 = pdu("m.room.redaction", {"redacts": "$target"})
     event = format_client_event(v10, "$r", room_version=ROOM_V10, now_ms=NOW)
     assert "redacts" not in event
+    assert "redacts" not in event["content"]
     # ... and a content.redacts naming another event is replaced by the real target.
     v10 = pdu("m.room.redaction", {"redacts": "$decoy"}, redacts="$target")
     event = format_client_event(v10, "$r", room_version=ROOM_V10, now_ms=NOW)
