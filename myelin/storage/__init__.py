@@ -22,6 +22,8 @@ from myelin.storage.login_tokens import LoginTokenStore
 from myelin.storage.postgres_engine import open_postgres
 from myelin.storage.profile_fields import ProfileFieldStore
 from myelin.storage.registration_tokens import RegistrationTokenRecord, RegistrationTokenStore
+from myelin.storage.relations import RelatedEvent, RelationStore, ThreadSummary
+from myelin.storage.room_reads import EventPosition, RoomReadStore, TxnRecord
 from myelin.storage.rooms import AliasRecord, RoomRecord, RoomStore
 from myelin.storage.sqlite_engine import open_sqlite
 from myelin.storage.state import MAX_CHAIN_LENGTH, NewStateGroup, StateKey, StateMap, StateStore
@@ -49,6 +51,8 @@ class Stores:
     registration_tokens: RegistrationTokenStore
     login_tokens: LoginTokenStore
     profile_fields: ProfileFieldStore
+    relations: RelationStore
+    room_reads: RoomReadStore
 
 
 def make_stores(db: Database) -> Stores:
@@ -63,6 +67,8 @@ def make_stores(db: Database) -> Stores:
         registration_tokens=RegistrationTokenStore(db),
         login_tokens=LoginTokenStore(db),
         profile_fields=ProfileFieldStore(db),
+        relations=RelationStore(db),
+        room_reads=RoomReadStore(db),
     )
 
 
@@ -75,6 +81,7 @@ __all__ = [
     "DeviceRecord",
     "DeviceStore",
     "EventExistsError",
+    "EventPosition",
     "EventStore",
     "LoginTokenStore",
     "MigrationError",
@@ -86,7 +93,10 @@ __all__ = [
     "RefreshTokenRecord",
     "RegistrationTokenRecord",
     "RegistrationTokenStore",
+    "RelatedEvent",
+    "RelationStore",
     "RoomAliasExistsError",
+    "RoomReadStore",
     "RoomRecord",
     "RoomStore",
     "Row",
@@ -97,7 +107,9 @@ __all__ = [
     "StorageError",
     "StoredEvent",
     "Stores",
+    "ThreadSummary",
     "Transaction",
+    "TxnRecord",
     "UIASessionRecord",
     "UIASessionStore",
     "UnknownStateGroupError",

@@ -18,6 +18,7 @@ from myelin.core.canonical_json import encode_canonical_json
 from myelin.core.events import EventView
 from myelin.storage.database import Database, Row, Transaction, chunks, in_list
 from myelin.storage.errors import EventExistsError, StorageError
+from myelin.storage.relations import record_event_links_txn
 from myelin.storage.state import NewStateGroup, resolve_new_group_txn, set_current_state_txn
 from myelin.storage.streams import current_position, next_position
 
@@ -213,6 +214,8 @@ class EventStore:
             " ON CONFLICT DO NOTHING",
             [(event.event_id, auth) for auth in event.auth_event_ids],
         )
+        # Relationship and redaction target, for bundled aggregations and redacted serving.
+        await record_event_links_txn(txn, event)
 
     async def _update_forward_extremities(self, txn: Transaction, event: EventView) -> None:
         room_id = event.room_id
