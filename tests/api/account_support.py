@@ -96,10 +96,15 @@ async def login(client: Client, user: str, password: str = PASSWORD, **extra: An
     return await response.json()
 
 
-def password_auth(user_id: str, session: str, password: str = PASSWORD) -> dict[str, Any]:
-    return {
+def password_auth(
+    user_id: str, session: str | None = None, password: str = PASSWORD
+) -> dict[str, Any]:
+    """An m.login.password auth dict (without a session: completed in one request)."""
+    auth: dict[str, Any] = {
         "type": "m.login.password",
         "identifier": {"type": "m.id.user", "user": user_id},
         "password": password,
-        "session": session,
     }
+    if session is not None:
+        auth["session"] = session
+    return auth

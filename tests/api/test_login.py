@@ -313,9 +313,7 @@ async def test_login_token_flow(serve: ServeFn, clock: FakeClock) -> None:
     # Expired.
     second = await client.post(url, json={"auth": password_auth(ALICE, "x")}, headers=headers)
     await _error(second, 400, "M_UNKNOWN")
-    third = await client.post(
-        url, json={"auth": {**password_auth(ALICE, ""), "session": None}}, headers=headers
-    )
+    third = await client.post(url, json={"auth": password_auth(ALICE)}, headers=headers)
     assert third.status == 200, await third.text()
     clock.now += 120_000
     late = await client.post(
