@@ -314,18 +314,27 @@ def _grouped(prefix: str, groups: Mapping[str, Mapping[str, float]]) -> dict[str
     }
 
 
+def redaction_action(limiter: RateLimiter, *, by_room_admin: bool) -> str:
+    """The limit a redaction counts against: ``rc_admin_redaction`` for room admins when it is
+    configured, else ``rc_message`` (the same buckets as their messages, as in Synapse)."""
+    return ADMIN_REDACTION if by_room_admin and limiter.knows(ADMIN_REDACTION) else MESSAGE
+
+
 def limits_from_config(config: HomeserverConfig) -> dict[str, RateLimit]:
-    """Every token-bucket limit by action name, from the rc_* options."""
+    """Every token-bucket limit by action name, from the rc_* options (``rc_admin_redaction``
+    only when set: see ``redaction_action``)."""
 
     def single(values: Mapping[str, float]) -> RateLimit:
         return RateLimit(values["per_second"], values["burst_count"])
 
-    admin_redaction = config.rc_admin_redaction or config.rc_message
+    optional = {}
+    if config.rc_admin_redaction is not None:
+        optional[ADMIN_REDACTION] = single(config.rc_admin_redaction)
     return {
         MESSAGE: single(config.rc_message),
         REGISTRATION: single(config.rc_registration),
         **_grouped("rc_login", config.rc_login),
-        ADMIN_REDACTION: single(admin_redaction),
+        **optional,
         **_grouped("rc_joins", config.rc_joins),
         **_grouped("rc_invites", config.rc_invites),
         THREEPID_VALIDATION: single(config.rc_3pid_validation),

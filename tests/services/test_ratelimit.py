@@ -34,6 +34,7 @@ from myelin.services.ratelimit import (
     RateLimiter,
     limits_from_config,
     ratelimiters_from_config,
+    redaction_action,
 )
 
 
@@ -265,7 +266,6 @@ def test_defaults_are_synapses() -> None:
         LOGIN_ADDRESS: RateLimit(0.003, 5),
         LOGIN_ACCOUNT: RateLimit(0.003, 5),
         LOGIN_FAILED_ATTEMPTS: RateLimit(0.17, 3),
-        ADMIN_REDACTION: RateLimit(0.2, 10),
         JOINS_LOCAL: RateLimit(0.1, 10),
         JOINS_REMOTE: RateLimit(0.01, 10),
         INVITES_PER_ROOM: RateLimit(0.3, 10),
@@ -304,6 +304,12 @@ def test_keys_left_out_keep_their_defaults() -> None:
     assert limits[LOGIN_ACCOUNT] == RateLimit(0.003, 7)
     assert limits[LOGIN_ADDRESS] == RateLimit(0.003, 5)
     assert limits[ADMIN_REDACTION] == RateLimit(1, 50)
+    limiter, _ = ratelimiters_from_config(config, Clock())
+    assert redaction_action(limiter, by_room_admin=True) == ADMIN_REDACTION
+    assert redaction_action(limiter, by_room_admin=False) == MESSAGE
+    # Unset, admins' redactions share the buckets of their messages.
+    unset, _ = ratelimiters_from_config(_config(), Clock())
+    assert redaction_action(unset, by_room_admin=True) == MESSAGE
     assert config.rc_federation["concurrent"] == 9
     assert config.rc_federation["reject_limit"] == 50
     assert config.max_request_size == 1024 * 1024
