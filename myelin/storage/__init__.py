@@ -6,6 +6,7 @@ deployments), numbered migrations, and narrow stores, one per concern.
 
 from dataclasses import dataclass
 
+from myelin.storage.account_data import AccountDataRecord, AccountDataStore
 from myelin.storage.database import Database, PostgresParams, Row, Transaction
 from myelin.storage.devices import DeviceRecord, DeviceStore
 from myelin.storage.errors import (
@@ -18,6 +19,7 @@ from myelin.storage.errors import (
     UserExistsError,
 )
 from myelin.storage.events import EventStore, PersistedEvent, StoredEvent
+from myelin.storage.filters import FilterStore
 from myelin.storage.login_tokens import LoginTokenStore
 from myelin.storage.postgres_engine import open_postgres
 from myelin.storage.profile_fields import ProfileFieldStore
@@ -52,6 +54,8 @@ class Stores:
     login_tokens: LoginTokenStore
     profile_fields: ProfileFieldStore
     relations: RelationStore
+    filters: FilterStore
+    account_data: AccountDataStore
     room_reads: RoomReadStore
 
 
@@ -68,6 +72,8 @@ def make_stores(db: Database) -> Stores:
         login_tokens=LoginTokenStore(db),
         profile_fields=ProfileFieldStore(db),
         relations=RelationStore(db),
+        filters=FilterStore(db),
+        account_data=AccountDataStore(db),
         room_reads=RoomReadStore(db),
     )
 
@@ -76,6 +82,8 @@ __all__ = [
     "MAX_CHAIN_LENGTH",
     "AccessTokenRecord",
     "AccessTokenStore",
+    "AccountDataRecord",
+    "AccountDataStore",
     "AliasRecord",
     "Database",
     "DeviceRecord",
@@ -83,6 +91,7 @@ __all__ = [
     "EventExistsError",
     "EventPosition",
     "EventStore",
+    "FilterStore",
     "LoginTokenStore",
     "MigrationError",
     "NewStateGroup",
