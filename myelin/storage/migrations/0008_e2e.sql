@@ -1,4 +1,4 @@
--- Myelin schema version 7: end-to-end encryption (Client-Server API, "End-to-End Encryption",
+-- Myelin schema version 8: end-to-end encryption (Client-Server API, "End-to-End Encryption",
 -- "Send-to-Device messaging", "Server-side key backups", MSC3814 dehydrated devices).
 -- JSON columns hold the object exactly as uploaded (canonical JSON text).
 
