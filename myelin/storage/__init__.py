@@ -29,6 +29,7 @@ from myelin.storage.room_reads import EventPosition, RoomReadStore, TxnRecord
 from myelin.storage.rooms import AliasRecord, RoomRecord, RoomStore
 from myelin.storage.sqlite_engine import open_sqlite
 from myelin.storage.state import MAX_CHAIN_LENGTH, NewStateGroup, StateKey, StateMap, StateStore
+from myelin.storage.sync import MemberChange, SyncStore
 from myelin.storage.tokens import (
     AccessTokenRecord,
     AccessTokenStore,
@@ -56,6 +57,7 @@ class Stores:
     relations: RelationStore
     filters: FilterStore
     account_data: AccountDataStore
+    sync: SyncStore
     room_reads: RoomReadStore
 
 
@@ -74,6 +76,7 @@ def make_stores(db: Database) -> Stores:
         relations=RelationStore(db),
         filters=FilterStore(db),
         account_data=AccountDataStore(db),
+        sync=SyncStore(db),
         room_reads=RoomReadStore(db),
     )
 
@@ -93,6 +96,7 @@ __all__ = [
     "EventStore",
     "FilterStore",
     "LoginTokenStore",
+    "MemberChange",
     "MigrationError",
     "NewStateGroup",
     "PersistedEvent",
@@ -116,6 +120,7 @@ __all__ = [
     "StorageError",
     "StoredEvent",
     "Stores",
+    "SyncStore",
     "ThreadSummary",
     "Transaction",
     "TxnRecord",
