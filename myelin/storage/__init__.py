@@ -22,9 +22,14 @@ from myelin.storage.events import EventStore, PersistedEvent, StoredEvent
 from myelin.storage.filters import FilterStore
 from myelin.storage.login_tokens import LoginTokenStore
 from myelin.storage.postgres_engine import open_postgres
+from myelin.storage.presence import PresenceRecord, PresenceStore
 from myelin.storage.profile_fields import ProfileFieldStore
+from myelin.storage.push_actions import PushActionStore
+from myelin.storage.push_rules import PusherRecord, PusherStore, PushRuleStore
+from myelin.storage.receipts import ReceiptRecord, ReceiptStore
 from myelin.storage.registration_tokens import RegistrationTokenRecord, RegistrationTokenStore
 from myelin.storage.relations import RelatedEvent, RelationStore, ThreadSummary
+from myelin.storage.reports import ReportRecord, ReportStore
 from myelin.storage.room_reads import EventPosition, RoomReadStore, TxnRecord
 from myelin.storage.rooms import AliasRecord, RoomRecord, RoomStore
 from myelin.storage.sqlite_engine import open_sqlite
@@ -37,6 +42,7 @@ from myelin.storage.tokens import (
     hash_token,
 )
 from myelin.storage.uia import UIASessionRecord, UIASessionStore
+from myelin.storage.user_directory import UserDirectoryStore
 from myelin.storage.users import ProfileRecord, UserRecord, UserStore
 
 
@@ -59,6 +65,13 @@ class Stores:
     account_data: AccountDataStore
     sync: SyncStore
     room_reads: RoomReadStore
+    receipts: ReceiptStore
+    presence: PresenceStore
+    push_rules: PushRuleStore
+    pushers: PusherStore
+    push_actions: PushActionStore
+    reports: ReportStore
+    user_directory: UserDirectoryStore
 
 
 def make_stores(db: Database) -> Stores:
@@ -78,6 +91,13 @@ def make_stores(db: Database) -> Stores:
         account_data=AccountDataStore(db),
         sync=SyncStore(db),
         room_reads=RoomReadStore(db),
+        receipts=ReceiptStore(db),
+        presence=PresenceStore(db),
+        push_rules=PushRuleStore(db),
+        pushers=PusherStore(db),
+        push_actions=PushActionStore(db),
+        reports=ReportStore(db),
+        user_directory=UserDirectoryStore(db),
     )
 
 
@@ -101,13 +121,23 @@ __all__ = [
     "NewStateGroup",
     "PersistedEvent",
     "PostgresParams",
+    "PresenceRecord",
+    "PresenceStore",
     "ProfileFieldStore",
     "ProfileRecord",
+    "PushActionStore",
+    "PushRuleStore",
+    "PusherRecord",
+    "PusherStore",
+    "ReceiptRecord",
+    "ReceiptStore",
     "RefreshTokenRecord",
     "RegistrationTokenRecord",
     "RegistrationTokenStore",
     "RelatedEvent",
     "RelationStore",
+    "ReportRecord",
+    "ReportStore",
     "RoomAliasExistsError",
     "RoomReadStore",
     "RoomRecord",
@@ -127,6 +157,7 @@ __all__ = [
     "UIASessionRecord",
     "UIASessionStore",
     "UnknownStateGroupError",
+    "UserDirectoryStore",
     "UserExistsError",
     "UserRecord",
     "UserStore",

@@ -74,13 +74,14 @@ CREATE TABLE event_push_actions (
 CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_id, stream_ordering);
 CREATE INDEX event_push_actions_stream ON event_push_actions (user_id, stream_ordering);
 
--- Content reports (events and rooms), kept for the server's admins. event_id is NULL for a
--- report about a room.
+-- Content reports (events, rooms and users), kept for the server's admins: an event report
+-- has room_id and event_id, a room report room_id only, a user report target_user_id only.
 CREATE TABLE content_reports (
     report_id TEXT PRIMARY KEY,
-    room_id TEXT NOT NULL,
-    event_id TEXT,
     user_id TEXT NOT NULL,
+    room_id TEXT,
+    event_id TEXT,
+    target_user_id TEXT,
     reason TEXT,
     score BIGINT,
     received_ts BIGINT NOT NULL
