@@ -155,6 +155,9 @@ async def main_async(args: argparse.Namespace) -> int:
     for kind in SERVERS:
         runs[kind] = await bench_server(kind, scratch, args.engine, options)
     runs["myelin"].version += f" (commit {_git_commit()})"
+    # Synapse's own version string names the git commit of the directory it is installed in,
+    # which is this checkout; the package version is the one that means something.
+    runs["synapse"].version = f"Synapse {synapse_version}"
 
     rows = comparison_rows(runs["myelin"], runs["synapse"])
     print(render_text(rows))
