@@ -51,7 +51,7 @@ class SessionStore(Protocol):
 
     async def mark_completed(
         self, session_id: str, stage: str, *, now_ts: int, registration_token: str | None = None
-    ) -> tuple[str, ...]: ...
+    ) -> tuple[str, ...] | None: ...
 
     async def touch(self, session_id: str, now_ts: int) -> None: ...
 
@@ -150,9 +150,17 @@ class UserInteractiveAuth:
                     raise UIARequiredError(
                         {**body, "completed": list(completed)}, e.errcode, e.message
                     ) from e
-                completed = await self._sessions.mark_completed(
+                marked = await self._sessions.mark_completed(
                     session.session_id, stage, now_ts=now, registration_token=token
                 )
+                if marked is None:
+                    # The token was used up (or expired) since it was checked.
+                    raise UIARequiredError(
+                        {**body, "completed": list(completed)},
+                        "M_UNAUTHORIZED",
+                        "Invalid registration token",
+                    )
+                completed = marked
                 if authed_user is not None and user_id is None:
                     user_id = authed_user
         else:

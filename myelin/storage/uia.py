@@ -68,11 +68,13 @@ class UIASessionStore:
 
     async def mark_completed(
         self, session_id: str, stage: str, *, now_ts: int, registration_token: str | None = None
-    ) -> tuple[str, ...]:
+    ) -> tuple[str, ...] | None:
         """Add ``stage`` to the session's completed stages; return them (empty if unknown).
 
         With ``registration_token``, the token's ``pending`` count goes up in the same
-        transaction (one pending use per session).
+        transaction (one pending use per session), but only while the token is still valid
+        (unexpired, uses left): otherwise nothing changes and None is returned. The check and
+        the claim are one statement, so concurrent registrations cannot overuse a token.
         """
         async with self._db.transaction() as txn:
             row = await txn.fetchrow(
@@ -87,9 +89,15 @@ class UIASessionStore:
             token = row["registration_token"]
             if registration_token is not None and token is None:
                 token = registration_token
-                await txn.execute(
-                    "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1", token
+                claimed = await txn.execute(
+                    "UPDATE registration_tokens SET pending = pending + 1 WHERE token = $1"
+                    " AND (uses_allowed IS NULL OR pending + completed < uses_allowed)"
+                    " AND (expiry_time IS NULL OR expiry_time > $2)",
+                    token,
+                    now_ts,
                 )
+                if claimed == 0:
+                    return None
             await txn.execute(
                 "UPDATE uia_sessions SET completed = $2, registration_token = $3,"
                 " last_used_ts = $4 WHERE session_id = $1",

@@ -126,3 +126,22 @@ async def test_profile_fields(database: Database) -> None:
     assert not await fields.delete_field(ALICE, "m.tz")
     assert await fields.delete_all(ALICE) == 1
     assert await fields.get_fields(ALICE) == {}
+
+
+async def test_registration_token_claims_are_bounded(database: Database) -> None:
+    stores = make_stores(database)
+    sessions, tokens = stores.uia_sessions, stores.registration_tokens
+    await tokens.create_token("once", uses_allowed=1, expiry_time=None)
+    await tokens.create_token("exp", uses_allowed=None, expiry_time=100)
+    for name in ("s1", "s2", "s3"):
+        await sessions.create_session(name, method="POST", uri="/r", user_id=None, now_ts=1)
+    stage = "m.login.registration_token"
+    assert await sessions.mark_completed("s1", stage, now_ts=2, registration_token="once")
+    # The single use is pending: a second session cannot claim it.
+    assert await sessions.mark_completed("s2", stage, now_ts=2, registration_token="once") is None
+    s2 = await sessions.get_session("s2")
+    assert s2 is not None and s2.completed == () and s2.registration_token is None
+    assert await sessions.mark_completed("s3", stage, now_ts=99, registration_token="exp")
+    assert await sessions.mark_completed("s2", stage, now_ts=100, registration_token="exp") is None
+    token = await tokens.get_token("once")
+    assert token is not None and token.pending == 1
