@@ -11,15 +11,18 @@ CREATE TABLE e2e_device_keys (
     PRIMARY KEY (user_id, device_id)
 );
 
--- One-time keys: each is handed out by /keys/claim at most once (the claim deletes it).
+-- One-time keys: each is handed out by /keys/claim at most once (the claim deletes it), in
+-- the order of upload (uploaded_ts; keys of one upload are equivalent).
 CREATE TABLE e2e_one_time_keys (
     user_id TEXT NOT NULL,
     device_id TEXT NOT NULL,
     algorithm TEXT NOT NULL,
     key_id TEXT NOT NULL,
     key_json TEXT NOT NULL,
+    uploaded_ts BIGINT NOT NULL,
     PRIMARY KEY (user_id, device_id, algorithm, key_id)
 );
+CREATE INDEX e2e_one_time_keys_order ON e2e_one_time_keys (user_id, device_id, algorithm, uploaded_ts);
 
 -- Fallback keys: one per device and algorithm; 'used' once /keys/claim handed it out.
 CREATE TABLE e2e_fallback_keys (
@@ -61,6 +64,15 @@ CREATE TABLE device_list_changes (
     PRIMARY KEY (stream_id, user_id)
 );
 CREATE INDEX device_list_changes_user ON device_list_changes (user_id, stream_id);
+-- Membership changes, at their position in the same stream: who starts or stops sharing a
+-- room with whom (for device_lists.changed and .left).
+CREATE TABLE device_list_memberships (
+    stream_id BIGINT NOT NULL,
+    room_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    membership TEXT NOT NULL,
+    PRIMARY KEY (stream_id, room_id, user_id)
+);
 INSERT INTO stream_positions (stream, pos) VALUES ('device_lists', 0);
 
 -- To-device inbox: messages waiting for a device, at their position in the 'to_device'
