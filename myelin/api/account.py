@@ -5,6 +5,8 @@ GET /account/whoami, POST /account/password, POST /account/deactivate, and the 3
 answered honestly for a server without identity support: no 3PIDs are bound, none can be added.
 """
 
+from typing import Any
+
 from aiohttp import web
 
 from myelin.api.auth import AuthKind
@@ -16,6 +18,16 @@ from myelin.services.errors import MatrixError
 from myelin.services.login import LoginService
 
 _TOKEN = AuthKind.ACCESS_TOKEN
+
+
+def account_capabilities(*, get_login_token: bool) -> dict[str, Any]:
+    """What GET /capabilities says about accounts (for whoever serves that endpoint):
+    passwords can be changed, 3PIDs cannot, login tokens as configured."""
+    return {
+        "m.change_password": {"enabled": True},
+        "m.3pid_changes": {"enabled": False},
+        "m.get_login_token": {"enabled": get_login_token},
+    }
 
 
 def account_endpoints(
