@@ -1,0 +1,226 @@
+"""Changing rooms as a client (spec: Client-Server API, "Sending events to a room",
+"Transaction identifiers", "Redactions", "Room membership" (joining, knocking, leaving,
+forgetting)).
+
+Sending is idempotent per (user, device, transaction ID): a retried request returns the event
+the first one created. Requests with the same key are serialised in this process so that two
+concurrent retries cannot both send.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from myelin.clock import Clock
+from myelin.core.errors import InvalidIdentifierError
+from myelin.core.events import EventView
+from myelin.core.identifiers import RoomAlias, RoomID
+from myelin.core.power_levels import power_level_value, user_power_level
+from myelin.services.errors import MatrixError
+from myelin.services.events import EventService, EventTemplate, WrittenEvent
+from myelin.services.visibility import content_of
+from myelin.storage import EventStore, RoomReadStore, RoomStore, StateStore
+
+MEMBER = "m.room.member"
+
+
+class RoomActions:
+    def __init__(
+        self,
+        *,
+        events: EventService,
+        event_store: EventStore,
+        state: StateStore,
+        rooms: RoomStore,
+        reads: RoomReadStore,
+        clock: Clock,
+    ) -> None:
+        self._events = events
+        self._event_store = event_store
+        self._state = state
+        self._rooms = rooms
+        self._reads = reads
+        self._clock = clock
+        self._txn_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    async def with_txn(
+        self,
+        user_id: str,
+        device_id: str | None,
+        txn_id: str,
+        send: Callable[[], Awaitable[WrittenEvent]],
+    ) -> str:
+        """The event ID of the transaction: sent now, or the one sent before."""
+        key = (user_id, device_id or "", txn_id)
+        lock = self._txn_locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                found = await self._reads.get_txn_event(*key)
+                if found is not None:
+                    return found.event_id
+                written = await send()
+                record = await self._reads.store_txn_event(
+                    *key,
+                    room_id=written.event.room_id,
+                    event_id=written.event.event_id,
+                    created_ts=self._clock.now_ms(),
+                )
+                return record.event_id
+        finally:
+            if not lock.locked() and self._txn_locks.get(key) is lock:
+                del self._txn_locks[key]
+
+    async def send_message(
+        self,
+        user_id: str,
+        device_id: str | None,
+        room_id: str,
+        *,
+        event_type: str,
+        txn_id: str,
+        content: Mapping[str, Any],
+    ) -> str:
+        """``PUT /rooms/{roomId}/send/{eventType}/{txnId}``."""
+
+        async def send() -> WrittenEvent:
+            return await self._events.send_event(user_id, room_id, event_type, content)
+
+        return await self.with_txn(user_id, device_id, txn_id, send)
+
+    async def send_state(
+        self,
+        user_id: str,
+        room_id: str,
+        event_type: str,
+        state_key: str,
+        content: Mapping[str, Any],
+    ) -> str:
+        """``PUT /rooms/{roomId}/state/{eventType}/{stateKey}``."""
+        if event_type == "m.room.create":
+            raise MatrixError(400, "M_BAD_JSON", "m.room.create cannot be sent after creation")
+        written = await self._events.send_state_event(
+            user_id, room_id, event_type, state_key, content
+        )
+        if event_type == MEMBER and content.get("membership") == "join":
+            await self._reads.unforget_room(state_key, room_id)
+        return written.event.event_id
+
+    async def redact(
+        self,
+        user_id: str,
+        device_id: str | None,
+        room_id: str,
+        *,
+        event_id: str,
+        txn_id: str,
+        reason: str | None,
+    ) -> str:
+        """``PUT /rooms/{roomId}/redact/{eventId}/{txnId}``: the sender of the event, or a
+        user with the ``redact`` power level (the server-side check of room versions 3+)."""
+        room_version = await self._events.room_version(room_id)
+        target = await self._event_store.get_event(event_id)
+        if target is not None and target.room_id != room_id:
+            target = None
+        if target is None or target.sender != user_id:
+            state = await self._state.get_current_state(room_id)
+            ids = [state.get(("m.room.power_levels", "")), state.get(("m.room.create", ""))]
+            loaded = await self._event_store.get_events([i for i in ids if i is not None])
+            views = [
+                None
+                if i is None or i not in loaded
+                else EventView(loaded[i].json(), i, room_version)
+                for i in ids
+            ]
+            level = user_power_level(room_version, user_id, views[1], views[0])
+            if level < power_level_value(room_version, views[0], "redact"):
+                raise MatrixError(
+                    403, "M_FORBIDDEN", "You don't have permission to redact this event"
+                )
+        content: dict[str, Any] = {}
+        if reason is not None:
+            content["reason"] = reason
+        if room_version.redacts_in_content:
+            content["redacts"] = event_id
+
+        async def send() -> WrittenEvent:
+            template = EventTemplate(
+                "m.room.redaction",
+                user_id,
+                content,
+                redacts=None if room_version.redacts_in_content else event_id,
+            )
+            return await self._events.send(room_id, template)
+
+        return await self.with_txn(user_id, device_id, txn_id, send)
+
+    async def resolve_room(self, room_id_or_alias: str) -> str:
+        """A room ID, or the room an alias of this server points to."""
+        if room_id_or_alias.startswith("#"):
+            try:
+                RoomAlias.parse(room_id_or_alias)
+            except InvalidIdentifierError as e:
+                raise MatrixError(400, "M_INVALID_PARAM", f"invalid room alias: {e}") from e
+            record = await self._rooms.get_alias(room_id_or_alias)
+            if record is None:
+                raise MatrixError(404, "M_NOT_FOUND", f"Room alias {room_id_or_alias} not found")
+            return record.room_id
+        if not room_id_or_alias.startswith("!"):
+            raise MatrixError(400, "M_INVALID_PARAM", "expected a room ID or a room alias")
+        try:
+            RoomID.parse(room_id_or_alias)
+        except InvalidIdentifierError as e:
+            raise MatrixError(400, "M_INVALID_PARAM", f"invalid room ID: {e}") from e
+        return room_id_or_alias
+
+    async def _known_room(self, room_id: str) -> None:
+        if await self._rooms.get_room(room_id) is None:
+            # Joining rooms of other servers needs federation (make_join/send_join).
+            raise MatrixError(404, "M_NOT_FOUND", f"No known servers for room {room_id}")
+
+    async def join(self, user_id: str, room_id_or_alias: str, reason: str | None) -> str:
+        """``POST /join/{roomIdOrAlias}`` and ``POST /rooms/{roomId}/join``."""
+        room_id = await self.resolve_room(room_id_or_alias)
+        await self._known_room(room_id)
+        membership = await self._events.current_membership(room_id, user_id)
+        if membership != "join":
+            await self._events.update_membership(user_id, user_id, room_id, "join", reason)
+        await self._reads.unforget_room(user_id, room_id)
+        return room_id
+
+    async def knock(self, user_id: str, room_id_or_alias: str, reason: str | None) -> str:
+        """``POST /knock/{roomIdOrAlias}``."""
+        room_id = await self.resolve_room(room_id_or_alias)
+        await self._known_room(room_id)
+        room_version = await self._events.room_version(room_id)
+        if not room_version.knock:
+            raise MatrixError(403, "M_FORBIDDEN", "This room version does not support knocking")
+        content: dict[str, Any] = {"membership": "knock"}
+        if reason is not None:
+            content["reason"] = reason
+        await self._events.send(room_id, EventTemplate(MEMBER, user_id, content, user_id))
+        return room_id
+
+    async def membership(
+        self, sender: str, target: str, room_id: str, action: str, reason: str | None
+    ) -> None:
+        """``/leave``, ``/invite``, ``/kick``, ``/ban``, ``/unban``."""
+        await self._known_room(room_id)
+        if action == "leave":
+            current = await self._events.current_membership(room_id, sender)
+            if current in (None, "leave"):
+                # Leaving a room one is not in: Synapse answers 200 for rooms it knows the
+                # user left; a room the user never was in is 403.
+                if current is None:
+                    raise MatrixError(403, "M_FORBIDDEN", "You are not in this room")
+                return
+        await self._events.update_membership(sender, target, room_id, action, reason)
+
+    async def forget(self, user_id: str, room_id: str) -> None:
+        """``POST /rooms/{roomId}/forget``: only rooms the user is not in (400 otherwise)."""
+        event_id = await self._state.get_current_state_event_id(room_id, MEMBER, user_id)
+        membership = None
+        if event_id is not None:
+            membership = content_of(await self._event_store.get_event(event_id)).get("membership")
+        if membership in ("join", "invite", "knock"):
+            raise MatrixError(400, "M_UNKNOWN", "The user is still in the room")
+        await self._reads.forget_room(user_id, room_id)
