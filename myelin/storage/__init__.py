@@ -21,6 +21,7 @@ from myelin.storage.errors import (
 from myelin.storage.events import EventStore, PersistedEvent, StoredEvent
 from myelin.storage.filters import FilterStore
 from myelin.storage.login_tokens import LoginTokenStore
+from myelin.storage.media import MediaStore
 from myelin.storage.postgres_engine import open_postgres
 from myelin.storage.presence import PresenceRecord, PresenceStore
 from myelin.storage.profile_fields import ProfileFieldStore
@@ -65,6 +66,7 @@ class Stores:
     account_data: AccountDataStore
     sync: SyncStore
     room_reads: RoomReadStore
+    media: MediaStore
     receipts: ReceiptStore
     presence: PresenceStore
     push_rules: PushRuleStore
@@ -91,6 +93,7 @@ def make_stores(db: Database) -> Stores:
         account_data=AccountDataStore(db),
         sync=SyncStore(db),
         room_reads=RoomReadStore(db),
+        media=MediaStore(db),
         receipts=ReceiptStore(db),
         presence=PresenceStore(db),
         push_rules=PushRuleStore(db),
@@ -116,6 +119,7 @@ __all__ = [
     "EventStore",
     "FilterStore",
     "LoginTokenStore",
+    "MediaStore",
     "MemberChange",
     "MigrationError",
     "NewStateGroup",
