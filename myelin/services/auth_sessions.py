@@ -71,7 +71,8 @@ PasswordCheck = Callable[[dict[str, Any]], Awaitable[str | None]]
 
 @dataclass(frozen=True)
 class UIAResult:
-    """A completed flow: the session, the user a password stage authenticated, the token used."""
+    """A completed flow: the session, the user (the requester the session is bound to, else the
+    user a password stage authenticated in this very request), the registration token used."""
 
     session_id: str
     user_id: str | None
