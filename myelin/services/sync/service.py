@@ -1,0 +1,124 @@
+"""Assembling ``/sync`` (spec: Client-Server API, "Syncing" and ``GET /sync``: ``since``,
+``timeout``, ``full_state``, ``set_presence``).
+
+``SyncService.sync`` reads every provider's current position once, lets each provider fill its
+sections for ``(since, upto]`` (the rooms provider first), then the room decorators. An
+incremental sync with nothing for the client and a ``timeout`` long-polls: it waits on every
+provider's notifier past the positions it just covered, and computes again when one fires
+(at once if something landed meanwhile: the notifiers remember recent notifications), until
+the timeout expires; it then answers with empty sections and a ``next_batch`` that covers what
+was examined. An initial sync and a ``full_state`` sync never wait.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from myelin.clock import Clock
+from myelin.services.errors import MatrixError
+from myelin.services.sync.provider import (
+    JsonDict,
+    PresenceSetter,
+    RoomDecorator,
+    StreamProvider,
+    SyncRequest,
+    SyncResponse,
+    wait_targets,
+)
+from myelin.services.sync.token import SyncToken
+
+PRESENCE_STATES = frozenset({"online", "offline", "unavailable"})
+
+
+class SyncService:
+    def __init__(
+        self,
+        providers: Sequence[StreamProvider],
+        *,
+        clock: Clock,
+        decorators: Sequence[RoomDecorator] = (),
+        presence: PresenceSetter | None = None,
+    ) -> None:
+        streams = [p.stream for p in providers]
+        if len(set(streams)) != len(streams):
+            raise ValueError(f"two providers for one stream: {streams}")
+        if streams and streams[0] != "events":
+            raise ValueError("the rooms provider (events stream) must come first")
+        self._providers = list(providers)
+        self._decorators = list(decorators)
+        self._clock = clock
+        self.presence = presence
+
+    def add_provider(self, provider: StreamProvider) -> None:
+        """Plug in another stream's provider (typing, receipts, presence, ...)."""
+        if any(p.stream == provider.stream for p in self._providers):
+            raise ValueError(f"a provider for {provider.stream} exists already")
+        self._providers.append(provider)
+
+    def add_decorator(self, decorator: RoomDecorator) -> None:
+        self._decorators.append(decorator)
+
+    async def sync(
+        self,
+        request: SyncRequest,
+        since: SyncToken | None,
+        *,
+        timeout_ms: int = 0,
+        set_presence: str | None = None,
+    ) -> JsonDict:
+        if set_presence is not None and set_presence not in PRESENCE_STATES:
+            raise MatrixError(
+                400, "M_INVALID_PARAM", "set_presence must be online, offline or unavailable"
+            )
+        if self.presence is not None:
+            # Omitted means "online" (spec: set_presence).
+            await self.presence.set_presence_from_sync(
+                request.user_id, request.device_id, set_presence or "online"
+            )
+        deadline = self._clock.monotonic() + max(timeout_ms, 0) / 1000
+        while True:
+            response, token = await self._compute(request, since)
+            remaining = deadline - self._clock.monotonic()
+            if since is None or request.full_state or not response.is_empty() or remaining <= 0:
+                return response.to_json(token.serialize())
+            if not await self._wait(request, token, remaining):
+                return response.to_json(token.serialize())
+
+    async def _compute(
+        self, request: SyncRequest, since: SyncToken | None
+    ) -> tuple[SyncResponse, SyncToken]:
+        request.memberships.clear()
+        request.newly_joined.clear()
+        upto = {p.stream: await p.current_position() for p in self._providers}
+        response = SyncResponse(use_state_after=request.use_state_after)
+        token = since if since is not None else SyncToken()
+        for provider in self._providers:
+            stream = provider.stream
+            start = None if since is None else since.position(stream)
+            reached = await provider.sync(request, response, start, upto[stream])
+            token = token.advance(stream, reached)
+        for decorator in self._decorators:
+            await decorator.decorate(request, response)
+        return response, token
+
+    async def _wait(self, request: SyncRequest, token: SyncToken, remaining: float) -> bool:
+        """Wait until a provider's notifier fires past ``token``; False on timeout."""
+        user_ids, room_ids = wait_targets(request)
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.ensure_future(
+                p.notifier.wait_for(
+                    token.position(p.stream), remaining, user_ids=user_ids, room_ids=room_ids
+                )
+            )
+            for p in self._providers
+        ]
+        try:
+            pending: set[asyncio.Task[Any]] = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if any(task.result() is not None for task in done):
+                    return True
+            return False
+        finally:
+            for task in tasks:
+                task.cancel()
