@@ -20,15 +20,22 @@ from myelin.api.account import account_endpoints
 from myelin.api.auth import Authenticator
 from myelin.api.client_versions import versions_endpoints
 from myelin.api.devices import device_endpoints
+from myelin.api.directory import directory_endpoints
 from myelin.api.federation_version import federation_version_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
 from myelin.api.login import AccessTokens, login_endpoints
 from myelin.api.logout import logout_endpoints
+from myelin.api.membership import membership_endpoints
 from myelin.api.metrics import HttpMetrics
 from myelin.api.monitoring import health_endpoints, metrics_endpoints
 from myelin.api.profile import profile_endpoints
 from myelin.api.register import register_endpoints
 from myelin.api.registration_tokens import registration_token_endpoints
+from myelin.api.relations import relation_endpoints
+from myelin.api.room_creation import room_creation_endpoints
+from myelin.api.room_events import room_event_endpoints
+from myelin.api.room_send import room_send_endpoints
+from myelin.api.room_state import room_state_endpoints
 from myelin.api.server_keys import server_keys_endpoints
 from myelin.api.shared_secret_registration import shared_secret_registration_endpoints
 from myelin.api.wellknown import wellknown_endpoints
@@ -39,6 +46,8 @@ from myelin.services.account_management import AccountManagementService, EventRo
 from myelin.services.accounts import AccountService
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.devices import DeviceService
+from myelin.services.directory import Directory
+from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
 from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.notifier import InProcessNotifier, Notifier
@@ -46,6 +55,9 @@ from myelin.services.profile import MemberEventPropagator, ProfileService
 from myelin.services.ratelimit import FederationRateLimiter, RateLimiter, ratelimiters_from_config
 from myelin.services.registration import RegistrationPolicy, RegistrationService
 from myelin.services.registration_tokens import RegistrationTokenService
+from myelin.services.relations import Relations
+from myelin.services.room_actions import RoomActions
+from myelin.services.room_reads import RoomReads
 from myelin.services.rooms import RoomService
 from myelin.services.server_keys import (
     OldVerifyKey,
@@ -168,6 +180,34 @@ async def open_homeserver(
         ids=ids,
         profiles=stores.users,
     )
+    room_reads = RoomReads(
+        events=stores.events,
+        state=stores.state,
+        rooms=stores.rooms,
+        reads=stores.room_reads,
+        presenter=EventPresenter(
+            relations=stores.relations, txn_ids=stores.room_reads, clock=clock
+        ),
+    )
+    room_actions = RoomActions(
+        events=events,
+        event_store=stores.events,
+        state=stores.state,
+        rooms=stores.rooms,
+        reads=stores.room_reads,
+        clock=clock,
+    )
+    directory = Directory(
+        server_name=config.server_name,
+        rooms=stores.rooms,
+        state=stores.state,
+        events=stores.events,
+        reads=stores.room_reads,
+        users=stores.users,
+        event_service=events,
+        clock=clock,
+    )
+    relations = Relations(reads=room_reads, relations=stores.relations, events=stores.events)
     devices = DeviceService(stores.devices, clock)
     login = LoginService(
         config.server_name,
@@ -256,9 +296,16 @@ async def open_homeserver(
         ),
         *account_endpoints(login, uia, account_management),
         *device_endpoints(devices, login, uia),
-        *profile_endpoints(profile),
+        *profile_endpoints(profile, login),
         *registration_token_endpoints(registration_tokens, login),
         *shared_secret_registration_endpoints(registration, login, server_name=config.server_name),
+        *room_creation_endpoints(rooms),
+        *membership_endpoints(room_actions, room_reads),
+        *room_state_endpoints(room_actions, room_reads),
+        *room_send_endpoints(room_actions),
+        *room_event_endpoints(room_reads),
+        *directory_endpoints(directory),
+        *relation_endpoints(relations),
     ]
     return hs
 

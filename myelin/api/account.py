@@ -11,7 +11,7 @@ from aiohttp import web
 
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
-from myelin.api.login import CLIENT_V3, requester_ids
+from myelin.api.login import CLIENT_V3, requester_ids, require_non_guest
 from myelin.services.account_management import AccountManagementService
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.errors import MatrixError
@@ -43,7 +43,7 @@ def account_endpoints(
         return json_response(body)
 
     async def password(ctx: Context) -> web.StreamResponse:
-        user_id, device_id = requester_ids(ctx)
+        user_id, device_id = await require_non_guest(ctx, login)
         body = await json_object_body(ctx.request)
         new_password = body_field(body, "new_password", str)
         logout_devices = body_field(body, "logout_devices", bool, required=False)
@@ -64,7 +64,7 @@ def account_endpoints(
         return json_response({})
 
     async def deactivate(ctx: Context) -> web.StreamResponse:
-        user_id, _ = requester_ids(ctx)
+        user_id, _ = await require_non_guest(ctx, login)
         body = await json_object_body(ctx.request)
         erase = body_field(body, "erase", bool, required=False)
         body_field(body, "id_server", str, required=False)
@@ -81,15 +81,18 @@ def account_endpoints(
         return json_response({"id_server_unbind_result": "success"})
 
     async def threepids(ctx: Context) -> web.StreamResponse:
+        await require_non_guest(ctx, login)
         return json_response({"threepids": []})
 
     async def add_threepid(ctx: Context) -> web.StreamResponse:
+        await require_non_guest(ctx, login)
         await json_object_body(ctx.request)
         raise MatrixError(
             400, "M_THREEPID_AUTH_FAILED", "No third-party identifier validation session exists"
         )
 
     async def remove_threepid(ctx: Context) -> web.StreamResponse:
+        await require_non_guest(ctx, login)
         body = await json_object_body(ctx.request)
         body_field(body, "medium", str)
         body_field(body, "address", str)

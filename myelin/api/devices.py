@@ -8,7 +8,7 @@ from aiohttp import web
 
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
-from myelin.api.login import CLIENT_V3, requester_ids
+from myelin.api.login import CLIENT_V3, requester_ids, require_non_guest
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.devices import DeviceService, device_json
 from myelin.services.errors import MatrixError
@@ -64,11 +64,11 @@ def device_endpoints(
         return json_response({})
 
     async def delete_device(ctx: Context) -> web.StreamResponse:
-        user_id, _ = requester_ids(ctx)
+        user_id, _ = await require_non_guest(ctx, login)
         return await delete(ctx, user_id, [ctx.request.match_info["deviceId"]])
 
     async def delete_devices(ctx: Context) -> web.StreamResponse:
-        user_id, _ = requester_ids(ctx)
+        user_id, _ = await require_non_guest(ctx, login)
         return await delete(ctx, user_id, [])
 
     one = f"{CLIENT_V3}/devices/{{deviceId}}"

@@ -39,6 +39,15 @@ def requester_ids(ctx: Context) -> tuple[str, str | None]:
     return requester.user_id, requester.device_id
 
 
+async def require_non_guest(ctx: Context, login: LoginService) -> tuple[str, str | None]:
+    """The requester's user and device; 403 ``M_GUEST_ACCESS_FORBIDDEN`` for guests (spec:
+    "Guest Access" lists what guests may call)."""
+    user_id, device_id = requester_ids(ctx)
+    if await login.is_guest(user_id):
+        raise MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests may not do this")
+    return user_id, device_id
+
+
 def session_options(body: dict[str, object]) -> tuple[str | None, str | None, bool]:
     """``device_id``, ``initial_device_display_name`` and ``refresh_token`` of login/register."""
     device_id = body_field(body, "device_id", str, required=False)
@@ -86,7 +95,7 @@ def login_endpoints(
         return json_response(response)
 
     async def get_token(ctx: Context) -> web.StreamResponse:
-        user_id, _ = requester_ids(ctx)
+        user_id, _ = await require_non_guest(ctx, login)
         if not get_login_token_enabled:
             raise MatrixError(400, "M_FORBIDDEN", "Login tokens are not enabled on this server")
         body = await json_object_body(ctx.request)

@@ -10,8 +10,9 @@ from aiohttp import web
 
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, json_object_body, json_response
-from myelin.api.login import CLIENT_V3, requester_ids
+from myelin.api.login import CLIENT_V3, requester_ids, require_non_guest
 from myelin.services.errors import MatrixError
+from myelin.services.login import LoginService
 from myelin.services.profile import ProfileService
 
 
@@ -24,7 +25,13 @@ def profile_capabilities() -> dict[str, Any]:
     }
 
 
-def profile_endpoints(profile: ProfileService) -> list[Endpoint]:
+def profile_endpoints(profile: ProfileService, login: LoginService) -> list[Endpoint]:
+    async def editor(ctx: Context, key: str) -> str:
+        # Guests may change their display name and nothing else (spec: "Guest Access").
+        if key == "displayname":
+            return requester_ids(ctx)[0]
+        return (await require_non_guest(ctx, login))[0]
+
     async def get_profile(ctx: Context) -> web.StreamResponse:
         return json_response(await profile.get_profile(ctx.request.match_info["userId"]))
 
@@ -33,8 +40,8 @@ def profile_endpoints(profile: ProfileService) -> list[Endpoint]:
         return json_response({key: await profile.get_field(user_id, key)})
 
     async def put_field(ctx: Context) -> web.StreamResponse:
-        requester, _ = requester_ids(ctx)
         user_id, key = ctx.request.match_info["userId"], ctx.request.match_info["keyName"]
+        requester = await editor(ctx, key)
         body = await json_object_body(ctx.request)
         if key not in body:
             raise MatrixError(400, "M_MISSING_PARAM", f"Missing parameter: {key}")
@@ -42,8 +49,8 @@ def profile_endpoints(profile: ProfileService) -> list[Endpoint]:
         return json_response({})
 
     async def delete_field(ctx: Context) -> web.StreamResponse:
-        requester, _ = requester_ids(ctx)
         user_id, key = ctx.request.match_info["userId"], ctx.request.match_info["keyName"]
+        requester = await editor(ctx, key)
         await profile.delete_field(requester, user_id, key)
         return json_response({})
 

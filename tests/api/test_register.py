@@ -178,8 +178,25 @@ async def test_guest_registration(serve: ServeFn) -> None:
     body = await response.json()
     validate_response(body, REG, "/register", "post", 200)
     assert not body["user_id"].startswith("@ignored:")
-    whoami = await client.get(f"{V3}/account/whoami", headers=auth_header(body["access_token"]))
+    headers = auth_header(body["access_token"])
+    whoami = await client.get(f"{V3}/account/whoami", headers=headers)
     assert (await whoami.json())["is_guest"] is True
+    # Guests may rename themselves and list devices, and little else (spec: "Guest Access").
+    guest = body["user_id"]
+    named = await client.put(
+        f"{V3}/profile/{guest}/displayname", json={"displayname": "Visitor"}, headers=headers
+    )
+    assert named.status == 200
+    assert (await client.get(f"{V3}/devices", headers=headers)).status == 200
+    for method, path, json_body in (
+        ("PUT", f"{V3}/profile/{guest}/m.tz", {"m.tz": "UTC"}),
+        ("POST", f"{V3}/account/password", {"new_password": "pw"}),
+        ("POST", f"{V3}/account/deactivate", {}),
+        ("GET", f"{V3}/account/3pid", None),
+        ("POST", f"{V3}/delete_devices", {"devices": []}),
+    ):
+        response = await client.request(method, path, json=json_body, headers=headers)
+        await _error(response, 403, "M_GUEST_ACCESS_FORBIDDEN")
 
 
 async def test_registration_token_flow(serve: ServeFn, clock: FakeClock) -> None:
