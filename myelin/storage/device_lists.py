@@ -6,8 +6,10 @@ One position of the ``device_lists`` stream per change: a user's devices or keys
 (``device_list_memberships``: who starts or stops sharing rooms with whom).
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from myelin.storage.database import Database, chunks, in_list
 from myelin.storage.streams import current_position, next_position
@@ -112,3 +114,29 @@ class DeviceListStore:
             user_id,
         )
         return {row["room_id"] for row in rows}
+
+    async def membership_event_at(self, stream_ordering: int) -> tuple[str, str, str] | None:
+        """(room_id, user_id, membership) of the member event at ``stream_ordering``."""
+        row = await self._db.fetchrow(
+            "SELECT room_id, state_key, event_json FROM events"
+            " WHERE stream_ordering = $1 AND type = 'm.room.member' AND NOT outlier"
+            " AND rejected_reason IS NULL",
+            stream_ordering,
+        )
+        if row is None or row["state_key"] is None:
+            return None
+        content: Any = json.loads(row["event_json"]).get("content")
+        membership = content.get("membership") if isinstance(content, dict) else None
+        if not isinstance(membership, str):
+            return None
+        return row["room_id"], row["state_key"], membership
+
+    async def last_membership(self, room_id: str, user_id: str) -> str | None:
+        """The membership last recorded in the stream for ``user_id`` in ``room_id``."""
+        value = await self._db.fetchval(
+            "SELECT membership FROM device_list_memberships WHERE room_id = $1 AND user_id = $2"
+            " ORDER BY stream_id DESC LIMIT 1",
+            room_id,
+            user_id,
+        )
+        return None if value is None else str(value)

@@ -1,0 +1,157 @@
+"""Send-to-device messaging (spec: Client-Server API, "Send-to-Device messaging").
+
+``PUT /sendToDevice/{eventType}/{txnId}`` queues one message per target device (``*`` means
+every device of the user); a repeated transaction ID of the same device is answered without
+sending again. ``/sync`` lists a device's pending messages in order of arrival, at most
+``SYNC_LIMIT`` per response, and deletes them once the client syncs again with the
+``next_batch`` of that response ("Server behaviour").
+
+The to-device provider also fills the device's ``device_one_time_keys_count`` and
+``device_unused_fallback_key_types`` (spec: "End-to-End Encryption", "Extensions to /sync"):
+they belong to the syncing device, as the to-device messages do.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from myelin.clock import Clock
+from myelin.core.identifiers import is_valid_user_id
+from myelin.services.errors import MatrixError
+from myelin.services.notifier import Notifier
+from myelin.services.sync.provider import SyncRequest, SyncResponse
+from myelin.services.sync.token import StreamName
+from myelin.storage import DeviceRecord
+from myelin.storage.to_device import InboxMessage
+
+logger = logging.getLogger(__name__)
+
+# "100 messages is recommended as a reasonable limit."
+SYNC_LIMIT = 100
+
+
+class ToDeviceStore(Protocol):
+    async def current_position(self) -> int: ...
+
+    async def enqueue(
+        self,
+        deliveries: Sequence[tuple[str, str, dict[str, Any]]],
+        *,
+        txn_key: tuple[str, str, str] | None = None,
+        now_ms: int = 0,
+    ) -> int | None: ...
+
+    async def get_messages(
+        self, user_id: str, device_id: str, after: int, upto: int, limit: int
+    ) -> list[InboxMessage]: ...
+
+    async def delete_messages_upto(self, user_id: str, device_id: str, upto: int) -> int: ...
+
+    async def delete_devices(self, user_id: str, device_ids: Sequence[str]) -> None: ...
+
+
+class DeviceLister(Protocol):
+    async def list_devices(self, user_id: str) -> list[DeviceRecord]: ...
+
+
+class KeyCounts(Protocol):
+    async def one_time_key_counts(self, user_id: str, device_id: str) -> dict[str, int]: ...
+
+    async def unused_fallback_key_types(self, user_id: str, device_id: str) -> list[str]: ...
+
+
+@dataclass
+class ToDeviceService:
+    server_name: str
+    store: ToDeviceStore
+    devices: DeviceLister
+    notifier: Notifier
+    clock: Clock
+
+    async def send(
+        self,
+        sender: str,
+        sender_device: str | None,
+        event_type: str,
+        txn_id: str,
+        messages: Any,
+    ) -> None:
+        """Queue the messages of one ``PUT /sendToDevice`` request (idempotent per device)."""
+        if not isinstance(messages, dict):
+            raise MatrixError(400, "M_BAD_JSON", "messages must be an object")
+        deliveries: list[tuple[str, str, dict[str, Any]]] = []
+        for user_id, by_device in messages.items():
+            if not is_valid_user_id(user_id):
+                raise MatrixError(400, "M_INVALID_PARAM", f"Invalid user ID {user_id!r}")
+            if not isinstance(by_device, dict):
+                raise MatrixError(400, "M_BAD_JSON", "messages must map users to objects")
+            for content in by_device.values():
+                if not isinstance(content, dict):
+                    raise MatrixError(400, "M_BAD_JSON", "message content must be an object")
+            if user_id.split(":", 1)[1] != self.server_name:
+                # Sending on to remote servers needs federation, which Myelin lacks yet.
+                logger.info("Not delivering to-device messages to remote user %s", user_id)
+                continue
+            existing = {d.device_id for d in await self.devices.list_devices(user_id)}
+            for device_id, content in by_device.items():
+                message = {"type": event_type, "sender": sender, "content": content}
+                targets = sorted(existing) if device_id == "*" else [device_id]
+                deliveries.extend(
+                    (user_id, target, message) for target in targets if target in existing
+                )
+        txn_key = (sender, sender_device or "", txn_id)
+        position = await self.store.enqueue(deliveries, txn_key=txn_key, now_ms=self.clock.now_ms())
+        if position is not None and deliveries:
+            await self.notifier.notify(position, None, {user for user, _, _ in deliveries})
+
+    async def current_position(self) -> int:
+        return await self.store.current_position()
+
+    async def messages_for(
+        self, user_id: str, device_id: str, since: int, upto: int, limit: int = SYNC_LIMIT
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Acknowledge everything up to ``since`` (deleting it) and return the next messages
+        after it with the position they reach (``upto`` when all were returned)."""
+        if since > 0:
+            await self.store.delete_messages_upto(user_id, device_id, since)
+        pending = await self.store.get_messages(user_id, device_id, since, upto, limit)
+        reached = pending[-1].stream_id if len(pending) >= limit else upto
+        return [m.message for m in pending], reached
+
+    async def delete_devices(self, user_id: str, device_ids: Sequence[str]) -> None:
+        await self.store.delete_devices(user_id, device_ids)
+
+
+@dataclass
+class ToDeviceProvider:
+    """The ``to_device`` stream of ``/sync`` (with the device's key counts)."""
+
+    to_device: ToDeviceService
+    keys: KeyCounts
+    stream: StreamName = field(default="to_device")
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.to_device.notifier
+
+    async def current_position(self) -> int:
+        return await self.to_device.current_position()
+
+    async def sync(
+        self, request: SyncRequest, response: SyncResponse, since: int | None, upto: int
+    ) -> int:
+        device_id = request.device_id
+        if device_id is None:
+            return upto
+        response.device_one_time_keys_count = await self.keys.one_time_key_counts(
+            request.user_id, device_id
+        )
+        response.device_unused_fallback_key_types = await self.keys.unused_fallback_key_types(
+            request.user_id, device_id
+        )
+        # An initial sync (or a token from before a reset) sends every pending message.
+        after = 0 if since is None or since > upto else since
+        events, reached = await self.to_device.messages_for(request.user_id, device_id, after, upto)
+        response.to_device = events
+        return reached
