@@ -3,16 +3,23 @@ management", "Adding Account Administrative Contact Information")."""
 
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
+
+from myelin.app import listener_app, open_homeserver
+from myelin.config import ListenerConfig
+from myelin.config.homeserver import ListenerResourceConfig
+from myelin.services.rooms import CreateRoomRequest
 from tests.api.account_support import (
     PASSWORD,
     V3,
+    Client,
     auth_header,
     login,
     password_auth,
     register,
     serve_accounts,
 )
-from tests.api.conftest import SERVER_NAME, ServeFn
+from tests.api.conftest import SERVER_NAME, FakeClock, MakeConfig, ServeFn
 from tests.api.openapi import error_schema, validate, validate_response
 
 ALICE = f"@alice:{SERVER_NAME}"
@@ -165,3 +172,29 @@ async def test_threepid_endpoints(serve: ServeFn) -> None:
         )
         await _error(reset, 400, "M_THREEPID_NOT_FOUND")
     await _error(await client.get(f"{V3}/account/3pid"), 401, "M_MISSING_TOKEN")
+
+
+async def test_deactivation_leaves_rooms(make_config: MakeConfig, clock: FakeClock) -> None:
+    config = make_config(enable_registration=True, ratelimiting={"enabled": False})
+    hs = await open_homeserver(config, clock=clock)
+    listener = ListenerConfig(port=8008, resources=(ListenerResourceConfig(names=("client",)),))
+    client: Client = TestClient(TestServer(listener_app(hs, listener), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        alice = await register(client, "alice")
+        await register(client, "bob")
+        room = await hs.rooms.create_room(
+            f"@bob:{SERVER_NAME}", CreateRoomRequest(preset="public_chat")
+        )
+        await hs.events.update_membership(ALICE, ALICE, room.room_id, "join")
+        assert await hs.events.current_membership(room.room_id, ALICE) == "join"
+        response = await client.post(
+            f"{V3}/account/deactivate",
+            json={"auth": password_auth(ALICE)},
+            headers=auth_header(alice["access_token"]),
+        )
+        assert response.status == 200
+        assert await hs.events.current_membership(room.room_id, ALICE) == "leave"
+    finally:
+        await client.close()
+        await hs.close()
