@@ -1,0 +1,164 @@
+"""Presence (spec: Client-Server API, "Presence").
+
+Each local user's presence (``online``, ``unavailable`` or ``offline``, a status message and
+when they were last active) is persisted with its position in the ``presence`` stream and
+announced on the presence notifier to the user and everyone sharing a room with them. A user
+may see the presence of themselves and of users they share a room with.
+
+``presence.enabled: false`` (Synapse's option) switches presence off as Synapse does: updates
+are accepted and ignored, everyone reads as ``offline`` and ``/sync`` carries no presence.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from myelin.clock import Clock
+from myelin.services.errors import MatrixError
+from myelin.services.notifier import Notifier
+from myelin.storage.presence import PresenceRecord
+
+ONLINE = "online"
+UNAVAILABLE = "unavailable"
+OFFLINE = "offline"
+PRESENCE_STATES = frozenset({ONLINE, UNAVAILABLE, OFFLINE})
+# A user active within this long is "currently active" (Synapse: LAST_ACTIVE_GRANULARITY).
+CURRENTLY_ACTIVE_MS = 60_000
+# A /sync that leaves the state unchanged refreshes last_active at most this often.
+SYNC_REFRESH_MS = 60_000
+
+JsonDict = dict[str, Any]
+
+
+class PresenceStorage(Protocol):
+    async def current_position(self) -> int: ...
+
+    async def set_presence(
+        self,
+        user_id: str,
+        state: str,
+        status_msg: str | None,
+        *,
+        last_active_ts: int,
+        currently_active: bool,
+    ) -> int: ...
+
+    async def get_presence(self, user_id: str) -> PresenceRecord | None: ...
+
+    async def get_presence_changes(
+        self, user_ids: list[str], after: int = 0, upto: int | None = None
+    ) -> list[PresenceRecord]: ...
+
+
+class RoomSharing(Protocol):
+    async def share_a_room(self, user_a: str, user_b: str) -> bool: ...
+
+    async def users_sharing_rooms(self, user_id: str) -> list[str]: ...
+
+
+class PresenceService:
+    def __init__(
+        self,
+        *,
+        store: PresenceStorage,
+        sharing: RoomSharing,
+        notifier: Notifier,
+        clock: Clock,
+        enabled: bool = True,
+    ) -> None:
+        self._store = store
+        self._sharing = sharing
+        self.notifier = notifier
+        self._clock = clock
+        self.enabled = enabled
+
+    async def current_position(self) -> int:
+        return await self._store.current_position()
+
+    async def set_status(self, requester: str, user_id: str, body: Mapping[str, Any]) -> None:
+        """``PUT /presence/{userId}/status``."""
+        if requester != user_id:
+            raise MatrixError(403, "M_FORBIDDEN", "Cannot set presence of another user")
+        if "presence" not in body:
+            raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: presence")
+        state = body["presence"]
+        if not isinstance(state, str) or state not in PRESENCE_STATES:
+            raise MatrixError(
+                400, "M_INVALID_PARAM", "presence must be one of online, unavailable, offline"
+            )
+        status_msg = body.get("status_msg")
+        if status_msg is not None and not isinstance(status_msg, str):
+            raise MatrixError(400, "M_BAD_JSON", "status_msg must be a string")
+        if not self.enabled:
+            return
+        await self._set(user_id, state, status_msg)
+
+    async def set_presence_from_sync(
+        self, user_id: str, device_id: str | None, presence: str
+    ) -> None:
+        """``/sync?set_presence=...``: the state changes, the status message stays.
+
+        An unchanged state refreshes the activity time at most once a minute, so that syncing
+        clients do not write on every request.
+        """
+        if not self.enabled or presence not in PRESENCE_STATES:
+            return
+        current = await self._store.get_presence(user_id)
+        now = self._clock.now_ms()
+        if (
+            current is not None
+            and current.state == presence
+            and (presence != ONLINE or now - current.last_active_ts < SYNC_REFRESH_MS)
+        ):
+            return
+        await self._set(user_id, presence, None if current is None else current.status_msg)
+
+    async def _set(self, user_id: str, state: str, status_msg: str | None) -> None:
+        now = self._clock.now_ms()
+        position = await self._store.set_presence(
+            user_id,
+            state,
+            status_msg,
+            last_active_ts=now,
+            currently_active=state == ONLINE,
+        )
+        watchers = await self._sharing.users_sharing_rooms(user_id)
+        await self.notifier.notify(position, None, {user_id, *watchers})
+
+    async def get_status(self, requester: str, user_id: str) -> JsonDict:
+        """``GET /presence/{userId}/status``: for the user and users sharing a room with them.
+
+        A user who never set a presence reads as ``offline`` (as in Synapse).
+        """
+        if requester != user_id and not await self._sharing.share_a_room(requester, user_id):
+            raise MatrixError(403, "M_FORBIDDEN", "You are not allowed to see their presence")
+        if not self.enabled:
+            return {"presence": OFFLINE}
+        record = await self._store.get_presence(user_id)
+        if record is None:
+            return {"presence": OFFLINE}
+        return self.format(record)
+
+    def format(self, record: PresenceRecord) -> JsonDict:
+        """The content of an ``m.presence`` event (and the GET response) for ``record``."""
+        now = self._clock.now_ms()
+        ago = max(0, now - record.last_active_ts)
+        content: JsonDict = {"presence": record.state, "last_active_ago": ago}
+        if record.state == ONLINE:
+            content["currently_active"] = record.currently_active and ago < CURRENTLY_ACTIVE_MS
+        if record.status_msg is not None:
+            content["status_msg"] = record.status_msg
+        return content
+
+    async def presence_events(self, user_id: str, since: int | None, upto: int) -> list[JsonDict]:
+        """The ``m.presence`` events of ``/sync``: users sharing a room with ``user_id`` (and
+        the user) whose presence changed in ``(since, upto]`` (all known when ``since`` is
+        None)."""
+        if not self.enabled:
+            return []
+        users = await self._sharing.users_sharing_rooms(user_id)
+        if user_id not in users:
+            users.append(user_id)
+        records = await self._store.get_presence_changes(users, 0 if since is None else since, upto)
+        return [
+            {"type": "m.presence", "sender": r.user_id, "content": self.format(r)} for r in records
+        ]
