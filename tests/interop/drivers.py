@@ -1,0 +1,74 @@
+"""Running the scenario through each client library (test harness; no spec section).
+
+``run_nio`` plays it in this process with matrix-nio; ``run_js`` runs ``js/scenario.mjs`` under
+Node with matrix-js-sdk (installed by ``make interop-deps``) and reads the JSON line it prints.
+Both are bounded in time; a failing step raises ``ScenarioError`` with what the server answered.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.interop import scenario_nio
+from tests.interop.scenario_nio import ScenarioError
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+SCENARIO_SECONDS = 240.0
+
+
+def new_tag() -> str:
+    """A suffix making this run's user names unique on a server that outlives the run."""
+    return uuid.uuid4().hex[:8]
+
+
+async def run_nio(base_url: str) -> dict[str, Any]:
+    """The facts matrix-nio observes against ``base_url``."""
+    return await asyncio.wait_for(scenario_nio.run(base_url, new_tag()), SCENARIO_SECONDS)
+
+
+async def run_js(base_url: str) -> dict[str, Any]:
+    """The facts matrix-js-sdk observes against ``base_url`` (Node subprocess)."""
+    node = shutil.which("node")
+    if node is None:
+        raise ScenarioError("node is not installed (Node 20 or later is needed)")
+    if not (JS_DIR / "node_modules" / "matrix-js-sdk").is_dir():
+        raise ScenarioError("matrix-js-sdk is not installed: run `make interop-deps`")
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(JS_DIR / "scenario.mjs"),
+        base_url,
+        new_tag(),
+        cwd=JS_DIR,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), SCENARIO_SECONDS)
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    tail = "\n".join(stderr.decode(errors="replace").splitlines()[-20:])
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise ScenarioError(
+            f"node exited {process.returncode} without a result; stderr:\n{tail}"
+        ) from None
+    if "error" in result:
+        exchanges = json.dumps(result.get("requests", []), indent=1, ensure_ascii=False)
+        raise ScenarioError(
+            f"{result['error']}\nlast HTTP exchanges:\n{exchanges}\nstderr:\n{tail}"
+        )
+    facts: dict[str, Any] = result["facts"]
+    return facts
