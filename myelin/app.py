@@ -17,11 +17,13 @@ from prometheus_client import CollectorRegistry
 
 from myelin import __version__
 from myelin.api.account import account_endpoints
+from myelin.api.account_data import account_data_endpoints
 from myelin.api.auth import Authenticator
 from myelin.api.client_versions import versions_endpoints
 from myelin.api.devices import device_endpoints
 from myelin.api.directory import directory_endpoints
 from myelin.api.federation_version import federation_version_endpoints
+from myelin.api.filters import filter_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
 from myelin.api.login import AccessTokens, login_endpoints
 from myelin.api.logout import logout_endpoints
@@ -38,10 +40,12 @@ from myelin.api.room_send import room_send_endpoints
 from myelin.api.room_state import room_state_endpoints
 from myelin.api.server_keys import server_keys_endpoints
 from myelin.api.shared_secret_registration import shared_secret_registration_endpoints
+from myelin.api.sync import sync_endpoints
 from myelin.api.wellknown import wellknown_endpoints
 from myelin.clock import Clock, SystemClock
 from myelin.config import HomeserverConfig, ListenerConfig
 from myelin.core.signing import VerifyKey
+from myelin.services.account_data import AccountDataService
 from myelin.services.account_management import AccountManagementService, EventRoomLeaver
 from myelin.services.accounts import AccountService
 from myelin.services.auth_sessions import UserInteractiveAuth
@@ -49,6 +53,7 @@ from myelin.services.devices import DeviceService
 from myelin.services.directory import Directory
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
+from myelin.services.filters import FilterService
 from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.notifier import InProcessNotifier, Notifier
 from myelin.services.profile import MemberEventPropagator, ProfileService
@@ -63,6 +68,12 @@ from myelin.services.server_keys import (
     OldVerifyKey,
     ServerKeyService,
     load_or_generate_signing_keys,
+)
+from myelin.services.sync import (
+    AccountDataProvider,
+    LazyMemberCache,
+    RoomsProvider,
+    SyncService,
 )
 from myelin.storage import Database, PostgresParams, Stores, make_stores, open_postgres, open_sqlite
 
@@ -119,6 +130,9 @@ class Homeserver:
     authenticator: Authenticator
     ratelimiter: RateLimiter
     federation_ratelimiter: FederationRateLimiter
+    sync: SyncService
+    account_data: AccountDataService
+    filters: FilterService
     endpoints: list[Endpoint] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -253,6 +267,34 @@ async def open_homeserver(
         bcrypt_rounds=config.bcrypt_rounds,
         rooms=EventRoomLeaver(stores.state, events),
     )
+    # Sync (helper-13): one provider per stream; other streams plug in with add_provider.
+    account_data = AccountDataService(stores.account_data, InProcessNotifier(clock))
+    filters = FilterService(stores.filters)
+    sync_presenter = EventPresenter(
+        relations=stores.relations, txn_ids=stores.room_reads, clock=clock
+    )
+    sync = SyncService(
+        [
+            RoomsProvider(
+                positions=stores.events,
+                sync_reads=stores.sync,
+                rooms=stores.rooms,
+                forgotten=stores.room_reads,
+                reads=RoomReads(
+                    events=stores.events,
+                    state=stores.state,
+                    rooms=stores.rooms,
+                    reads=stores.room_reads,
+                    presenter=sync_presenter,
+                ),
+                presenter=sync_presenter,
+                notifier=notifier,
+                lazy_members=LazyMemberCache(),
+            ),
+            AccountDataProvider(stores.account_data, account_data.notifier),
+        ],
+        clock=clock,
+    )
     metrics = HttpMetrics(CollectorRegistry())
     ratelimiter, federation_ratelimiter = ratelimiters_from_config(config, clock)
     hs = Homeserver(
@@ -274,6 +316,9 @@ async def open_homeserver(
         authenticator=Authenticator(access_tokens=AccessTokens(login)),
         ratelimiter=ratelimiter,
         federation_ratelimiter=federation_ratelimiter,
+        sync=sync,
+        account_data=account_data,
+        filters=filters,
     )
     hs.endpoints = [
         *health_endpoints(),
@@ -298,6 +343,9 @@ async def open_homeserver(
         *device_endpoints(devices, login, uia),
         *profile_endpoints(profile, login),
         *registration_token_endpoints(registration_tokens, login),
+        *sync_endpoints(sync, filters),
+        *filter_endpoints(filters),
+        *account_data_endpoints(account_data),
         *shared_secret_registration_endpoints(registration, login, server_name=config.server_name),
         *room_creation_endpoints(rooms),
         *membership_endpoints(room_actions, room_reads),
