@@ -277,7 +277,8 @@ class RoomReads:
             entry: dict[str, Any] = {}
             for key, name in (("displayname", "display_name"), ("avatar_url", "avatar_url")):
                 value = content.get(key)
-                entry[name] = value if isinstance(value, str) else None
+                if isinstance(value, str):
+                    entry[name] = value
             joined[stored.state_key] = entry
         return joined
 

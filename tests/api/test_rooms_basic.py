@@ -14,7 +14,9 @@ async def test_create_send_read(serve: ServeFn) -> None:
     room_id = await alice.create_room(name="Room", topic="About", preset="public_chat")
     event_id = await alice.send(room_id, "hi")
     body = await alice.messages(room_id)
-    validate_response(body, "client-server/message_pagination.yaml", "/rooms/{roomId}/messages", "get", 200)
+    validate_response(
+        body, "client-server/message_pagination.yaml", "/rooms/{roomId}/messages", "get", 200
+    )
     assert body["chunk"][0]["event_id"] == event_id
     assert body["chunk"][0]["unsigned"]["transaction_id"] == "t1"
     event = await alice.request("GET", f"{V3}/rooms/{quote(room_id)}/event/{quote(event_id)}")
