@@ -21,7 +21,7 @@ not done here yet; ``EventSource`` and ``WrittenEvent`` leave room for it.
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -120,6 +120,9 @@ class EventWriter:
         self._clock = clock
         self._ids = ids
         self.locks = RoomLocks()
+        # Run after an accepted event is durable and before its notification (push rule
+        # evaluation for unread counts); each must log, not raise, its own failures.
+        self.after_persist: list[Callable[[WrittenEvent], Awaitable[None]]] = []
 
     # -- building local events ------------------------------------------------------------
 
@@ -332,6 +335,8 @@ class EventWriter:
     async def _notify(self, written: WrittenEvent) -> None:
         if written.rejected_reason is not None:
             return
+        for hook in self.after_persist:
+            await hook(written)
         event = written.event
         users = [event.state_key] if event.type == "m.room.member" and event.state_key else []
         await self._notifier.notify(written.stream_ordering, event.room_id, users)
