@@ -224,6 +224,18 @@ class LoggingConfig:
     )
 
 
+@dataclass(frozen=True)
+class PresenceConfig:
+    """``presence``."""
+
+    enabled: bool = option(
+        True,
+        doc="Whether users' presence (online, unavailable, offline) is tracked and shared with"
+        " users they share a room with. When false, presence updates are accepted and ignored,"
+        " everyone reads as offline and /sync carries no presence (as in Synapse).",
+    )
+
+
 def _default_listeners() -> tuple[ListenerConfig, ...]:
     return (
         ListenerConfig(
@@ -366,6 +378,9 @@ class HomeserverConfig:
         example={"org.example.app": {"url": "https://app.example.org"}},
     )
     logging: LoggingConfig = option(default_factory=LoggingConfig, doc="Logging.")  # noqa: RUF009 (option() is a field())
+    presence: PresenceConfig = option(  # noqa: RUF009 (option() is a field())
+        default_factory=PresenceConfig, doc="Presence."
+    )
     # Request limits and Synapse's rc_* rate limits (myelin.config.ratelimiting).
     max_request_size: int = size_option(
         DEFAULT_MAX_REQUEST_SIZE,
