@@ -221,7 +221,8 @@ class RoomsProvider:
             since=since,
             upto=upto,
             full=full,
-            timeline_from_start=full,
+            # full_state: "The timeline will still be limited by the since parameter".
+            timeline_from_start=newly_joined,
         )
         room = response.joined_room(room_id)
         room.force = full
