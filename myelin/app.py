@@ -19,28 +19,42 @@ from myelin import __version__
 from myelin.api.account import account_endpoints
 from myelin.api.account_data import account_data_endpoints
 from myelin.api.auth import Authenticator
+from myelin.api.capabilities import capabilities_endpoints
 from myelin.api.client_versions import versions_endpoints
+from myelin.api.dehydrated_devices import dehydrated_device_endpoints
 from myelin.api.devices import device_endpoints
 from myelin.api.directory import directory_endpoints
 from myelin.api.federation_version import federation_version_endpoints
 from myelin.api.filters import filter_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
+from myelin.api.keys import keys_endpoints
 from myelin.api.login import AccessTokens, login_endpoints
 from myelin.api.logout import logout_endpoints
 from myelin.api.membership import membership_endpoints
 from myelin.api.metrics import HttpMetrics
 from myelin.api.monitoring import health_endpoints, metrics_endpoints
+from myelin.api.notifications import notification_endpoints
+from myelin.api.presence import presence_endpoints
 from myelin.api.profile import profile_endpoints
+from myelin.api.push_rules import push_rule_endpoints
+from myelin.api.pushers import pusher_endpoints
+from myelin.api.receipts import receipt_endpoints
 from myelin.api.register import register_endpoints
 from myelin.api.registration_tokens import registration_token_endpoints
 from myelin.api.relations import relation_endpoints
+from myelin.api.reporting import reporting_endpoints
 from myelin.api.room_creation import room_creation_endpoints
 from myelin.api.room_events import room_event_endpoints
+from myelin.api.room_keys import room_keys_endpoints
 from myelin.api.room_send import room_send_endpoints
 from myelin.api.room_state import room_state_endpoints
+from myelin.api.room_upgrades import room_upgrade_endpoints
 from myelin.api.server_keys import server_keys_endpoints
 from myelin.api.shared_secret_registration import shared_secret_registration_endpoints
 from myelin.api.sync import sync_endpoints
+from myelin.api.to_device import to_device_endpoints
+from myelin.api.typing import typing_endpoints
+from myelin.api.user_directory import user_directory_endpoints
 from myelin.api.wellknown import wellknown_endpoints
 from myelin.clock import Clock, SystemClock
 from myelin.config import HomeserverConfig, ListenerConfig
@@ -49,18 +63,36 @@ from myelin.services.account_data import AccountDataService
 from myelin.services.account_management import AccountManagementService, EventRoomLeaver
 from myelin.services.accounts import AccountService
 from myelin.services.auth_sessions import UserInteractiveAuth
+from myelin.services.dehydrated_devices import DehydratedDeviceService
+from myelin.services.device_lists import (
+    DeviceListService,
+    DeviceListsProvider,
+    MembershipTrackingNotifier,
+)
 from myelin.services.devices import DeviceService
 from myelin.services.directory import Directory
+from myelin.services.e2e_keys import E2EKeyService
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
 from myelin.services.filters import FilterService
+from myelin.services.key_backup import KeyBackupService
 from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.notifier import InProcessNotifier, Notifier
+from myelin.services.presence import PresenceProvider, PresenceService
 from myelin.services.profile import MemberEventPropagator, ProfileService
+from myelin.services.push import (
+    NotificationService,
+    PushEvaluator,
+    PushRuleService,
+    UnreadCountsDecorator,
+)
+from myelin.services.pushers import PusherService
 from myelin.services.ratelimit import FederationRateLimiter, RateLimiter, ratelimiters_from_config
+from myelin.services.receipts import ReceiptService, ReceiptsProvider
 from myelin.services.registration import RegistrationPolicy, RegistrationService
 from myelin.services.registration_tokens import RegistrationTokenService
 from myelin.services.relations import Relations
+from myelin.services.reporting import ReportingService
 from myelin.services.room_actions import RoomActions
 from myelin.services.room_reads import RoomReads
 from myelin.services.rooms import RoomService
@@ -75,7 +107,16 @@ from myelin.services.sync import (
     RoomsProvider,
     SyncService,
 )
+from myelin.services.to_device import ToDeviceProvider, ToDeviceService
+from myelin.services.typing import TypingProvider, TypingService
+from myelin.services.upgrades import RoomUpgrader
+from myelin.services.user_directory import UserDirectoryService
 from myelin.storage import Database, PostgresParams, Stores, make_stores, open_postgres, open_sqlite
+from myelin.storage.dehydrated_devices import DehydratedDeviceStore
+from myelin.storage.device_lists import DeviceListStore
+from myelin.storage.e2e_keys import E2EKeyStore
+from myelin.storage.key_backup import KeyBackupStore
+from myelin.storage.to_device import ToDeviceStore
 
 logger = logging.getLogger("myelin")
 
@@ -169,12 +210,15 @@ async def open_homeserver(
     accounts = AccountService(config.server_name, stores.users, clock, config.bcrypt_rounds)
     notifier = InProcessNotifier(clock)
     ids = RandomIds()
+    # End-to-end encryption (helper-16): membership changes feed the device list stream.
+    device_list_store = DeviceListStore(database)
+    device_lists = DeviceListService(device_list_store, InProcessNotifier(clock))
     event_writer = EventWriter(
         server_name=config.server_name,
         signing_key=server_keys.signing_key,
         events=stores.events,
         state=stores.state,
-        notifier=notifier,
+        notifier=MembershipTrackingNotifier(notifier, device_lists, device_list_store),
         clock=clock,
         ids=ids,
     )
@@ -222,6 +266,15 @@ async def open_homeserver(
         clock=clock,
     )
     relations = Relations(reads=room_reads, relations=stores.relations, events=stores.events)
+    upgrader = RoomUpgrader(
+        rooms=rooms,
+        events=events,
+        event_store=stores.events,
+        state=stores.state,
+        room_store=stores.rooms,
+        directory=directory,
+        clock=clock,
+    )
     devices = DeviceService(stores.devices, clock)
     login = LoginService(
         config.server_name,
@@ -295,6 +348,89 @@ async def open_homeserver(
         ],
         clock=clock,
     )
+    e2e_keys = E2EKeyService(
+        config.server_name, E2EKeyStore(database), stores.devices, device_lists, clock
+    )
+    to_device = ToDeviceService(
+        config.server_name, ToDeviceStore(database), stores.devices, InProcessNotifier(clock), clock
+    )
+    dehydrated = DehydratedDeviceService(
+        DehydratedDeviceStore(database),
+        stores.devices,
+        devices.delete_devices,
+        e2e_keys,
+        to_device,
+        clock.now_ms,
+    )
+    devices.deletion_hooks += [e2e_keys.delete_devices, to_device.delete_devices, dehydrated.forget]
+    sync.add_provider(ToDeviceProvider(to_device, e2e_keys))
+    sync.add_provider(DeviceListsProvider(device_lists))
+    # Typing, receipts, presence, push rules and counts, pushers, reports, user directory.
+    typing = TypingService(clock, events, InProcessNotifier(clock))
+    receipts = ReceiptService(
+        store=stores.receipts,
+        events=stores.events,
+        memberships=events,
+        account_data=account_data,
+        notifier=InProcessNotifier(clock),
+        clock=clock,
+    )
+    presence = PresenceService(
+        store=stores.presence,
+        sharing=stores.user_directory,
+        notifier=InProcessNotifier(clock),
+        clock=clock,
+        enabled=config.presence.enabled,
+    )
+    push_evaluator = PushEvaluator(
+        server_name=config.server_name,
+        rules=stores.push_rules,
+        events=stores.events,
+        state=stores.state,
+        actions=stores.push_actions,
+        clock=clock,
+    )
+    event_writer.after_persist.append(
+        lambda written: push_evaluator.on_event(written.event, written.stream_ordering)
+    )
+    sync.add_provider(TypingProvider(typing))
+    sync.add_provider(ReceiptsProvider(receipts))
+    sync.add_provider(PresenceProvider(presence))
+    sync.add_decorator(UnreadCountsDecorator(stores.push_actions))
+    sync.presence = presence
+    social_endpoints = [
+        *typing_endpoints(typing),
+        *receipt_endpoints(receipts),
+        *presence_endpoints(presence),
+        *push_rule_endpoints(PushRuleService(stores.push_rules, account_data, clock)),
+        *pusher_endpoints(PusherService(stores.pushers, clock)),
+        *notification_endpoints(
+            NotificationService(
+                actions=stores.push_actions,
+                events=stores.events,
+                state=stores.state,
+                rooms=stores.rooms,
+                presenter=sync_presenter,
+            )
+        ),
+        *reporting_endpoints(
+            ReportingService(
+                server_name=config.server_name,
+                store=stores.reports,
+                events=stores.events,
+                state=stores.state,
+                history=stores.room_reads,
+                rooms=stores.rooms,
+                users=stores.users,
+                memberships=events,
+                clock=clock,
+            )
+        ),
+        *user_directory_endpoints(
+            UserDirectoryService(config.server_name, stores.user_directory, stores.users)
+        ),
+        *capabilities_endpoints(get_login_token=config.login_via_existing_session),
+    ]
     metrics = HttpMetrics(CollectorRegistry())
     ratelimiter, federation_ratelimiter = ratelimiters_from_config(config, clock)
     hs = Homeserver(
@@ -354,6 +490,12 @@ async def open_homeserver(
         *room_event_endpoints(room_reads),
         *directory_endpoints(directory),
         *relation_endpoints(relations),
+        *room_upgrade_endpoints(upgrader),
+        *social_endpoints,
+        *keys_endpoints(e2e_keys, device_lists, login, uia),
+        *to_device_endpoints(to_device),
+        *room_keys_endpoints(KeyBackupService(KeyBackupStore(database))),
+        *dehydrated_device_endpoints(dehydrated),
     ]
     return hs
 

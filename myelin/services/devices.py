@@ -7,8 +7,8 @@ one) and owns the access and refresh tokens issued for it: deleting the device d
 
 import secrets
 import string
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -54,6 +54,11 @@ class DeviceStore(Protocol):
     async def delete_devices(self, user_id: str, device_ids: Sequence[str]) -> int: ...
 
 
+# Called with (user_id, device_ids) after devices are deleted: end-to-end encryption forgets
+# their keys and pending to-device messages and tells the user's peers.
+DeviceDeletionHook = Callable[[str, Sequence[str]], Awaitable[None]]
+
+
 def generate_device_id() -> str:
     return "".join(secrets.choice(_DEVICE_ID_ALPHABET) for _ in range(_DEVICE_ID_LENGTH))
 
@@ -93,6 +98,7 @@ def device_json(device: DeviceRecord) -> dict[str, Any]:
 class DeviceService:
     devices: DeviceStore
     clock: Clock
+    deletion_hooks: list[DeviceDeletionHook] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._last_seen_written: dict[tuple[str, str], int] = {}
@@ -140,7 +146,12 @@ class DeviceService:
         """Delete devices (and by cascade their tokens); unknown IDs are no error."""
         for device_id in device_ids:
             self._last_seen_written.pop((user_id, device_id), None)
-        return await self.devices.delete_devices(user_id, list(dict.fromkeys(device_ids)))
+        unique = list(dict.fromkeys(device_ids))
+        deleted = await self.devices.delete_devices(user_id, unique)
+        if unique:
+            for hook in self.deletion_hooks:
+                await hook(user_id, unique)
+        return deleted
 
     async def delete_all_devices(self, user_id: str, *, except_device_id: str | None) -> int:
         ids = [

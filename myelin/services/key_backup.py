@@ -15,6 +15,8 @@ from myelin.storage.key_backup import BackedUpKey, BackupVersion
 
 JsonDict = dict[str, Any]
 
+__all__ = ["BackedUpKey", "KeyBackupService", "parse_key_data", "parse_version"]
+
 
 class BackupStore(Protocol):
     async def create_version(self, user_id: str, algorithm: str, auth_data: Any) -> int: ...
