@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from myelin.clock import Clock
 from myelin.services.errors import MatrixError
 from myelin.services.notifier import Notifier
+from myelin.services.sync.provider import SyncRequest, SyncResponse
+from myelin.services.sync.token import StreamName
 from myelin.storage.presence import PresenceRecord
 
 ONLINE = "online"
@@ -162,3 +164,29 @@ class PresenceService:
         return [
             {"type": "m.presence", "sender": r.user_id, "content": self.format(r)} for r in records
         ]
+
+
+class PresenceProvider:
+    """The ``presence`` stream of ``/sync``: the top-level ``presence`` section."""
+
+    stream: StreamName = "presence"
+
+    def __init__(self, presence: PresenceService) -> None:
+        self._presence = presence
+        self.notifier = presence.notifier
+
+    async def current_position(self) -> int:
+        return await self._presence.current_position()
+
+    async def sync(
+        self, request: SyncRequest, response: SyncResponse, since: int | None, upto: int
+    ) -> int:
+        if since is not None and since > upto:
+            since = None
+        wanted = request.filter.presence
+        for event in await self._presence.presence_events(request.user_id, since, upto):
+            if wanted.matches(event):
+                response.presence.append(event)
+        if wanted.limit is not None:
+            del response.presence[wanted.limit :]
+        return upto

@@ -40,9 +40,10 @@ from myelin.core.push import (
 from myelin.core.room_versions import RoomVersion, get_room_version
 from myelin.services.errors import MatrixError
 from myelin.services.receipts import EventReader, event_thread_id
+from myelin.services.sync.provider import SyncRequest, SyncResponse
 from myelin.services.visibility import EventsReader, StateCache, StateReader
 from myelin.storage.events import StoredEvent
-from myelin.storage.push_actions import NotificationRecord, PushActionRow
+from myelin.storage.push_actions import Counts, NotificationRecord, PushActionRow, RoomCounts
 from myelin.storage.rooms import RoomRecord
 from myelin.storage.state import StateMap
 
@@ -372,3 +373,48 @@ class NotificationService:
         if len(records) == limit and records:
             body["next_token"] = str(records[-1].stream_ordering)
         return body
+
+
+# --- Unread counts in /sync ------------------------------------------------------------------
+
+
+class CountsReader(Protocol):
+    async def get_unread_counts(
+        self, user_id: str, room_ids: Sequence[str]
+    ) -> dict[str, RoomCounts]: ...
+
+
+def _counts_json(counts: Counts) -> JsonDict:
+    return {
+        "notification_count": counts.notification_count,
+        "highlight_count": counts.highlight_count,
+    }
+
+
+class UnreadCountsDecorator:
+    """``unread_notifications`` (and, when the timeline filter asks for it,
+    ``unread_thread_notifications``) of each joined room in the response.
+
+    Without ``unread_thread_notifications`` the counts of every thread are added to the
+    room's; with it the room's counts are the main timeline's and each thread with unread
+    notifications is listed apart (spec: "Unread notifications").
+    """
+
+    def __init__(self, counts: CountsReader) -> None:
+        self._counts = counts
+
+    async def decorate(self, request: SyncRequest, response: SyncResponse) -> None:
+        room_ids = [room_id for room_id, room in response.join.items() if room]
+        if not room_ids:
+            return
+        counts = await self._counts.get_unread_counts(request.user_id, room_ids)
+        per_thread = request.filter.room.timeline.unread_thread_notifications
+        for room_id in room_ids:
+            room, found = response.join[room_id], counts[room_id]
+            if per_thread:
+                room.unread_notifications = _counts_json(found.main)
+                room.unread_thread_notifications = {
+                    thread: _counts_json(c) for thread, c in sorted(found.threads.items())
+                }
+            else:
+                room.unread_notifications = _counts_json(found.total())

@@ -15,6 +15,9 @@ from myelin.clock import Clock
 from myelin.core.identifiers import is_valid_event_id
 from myelin.services.errors import MatrixError
 from myelin.services.notifier import Notifier
+from myelin.services.sync.provider import SyncRequest, SyncResponse
+from myelin.services.sync.token import StreamName
+from myelin.services.typing import ephemeral_allowed, rooms_to_sync
 from myelin.storage.events import StoredEvent
 from myelin.storage.receipts import ReceiptRecord
 
@@ -249,3 +252,29 @@ def receipt_events_for(user_id: str, records: Sequence[ReceiptRecord]) -> dict[s
     return {
         room_id: {"type": "m.receipt", "content": content} for room_id, content in contents.items()
     }
+
+
+class ReceiptsProvider:
+    """The ``receipts`` stream of ``/sync``: ``m.receipt`` in each joined room's ephemeral
+    events (only the syncing user's own private receipts)."""
+
+    stream: StreamName = "receipts"
+
+    def __init__(self, receipts: ReceiptService) -> None:
+        self._receipts = receipts
+        self.notifier = receipts.notifier
+
+    async def current_position(self) -> int:
+        return await self._receipts.current_position()
+
+    async def sync(
+        self, request: SyncRequest, response: SyncResponse, since: int | None, upto: int
+    ) -> int:
+        incremental, full = rooms_to_sync(request, since, upto)
+        user = request.user_id
+        events = await self._receipts.receipt_events(user, incremental, since, upto)
+        events.update(await self._receipts.receipt_events(user, full, None, upto))
+        for room_id in sorted(events):
+            if ephemeral_allowed(request, room_id, events[room_id]):
+                response.joined_room(room_id).ephemeral.append(events[room_id])
+        return upto

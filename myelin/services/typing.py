@@ -7,12 +7,14 @@ entries are removed (a change like any other) whenever the service is read or wr
 client never sees a user typing past the timeout it asked for.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from myelin.clock import Clock
 from myelin.services.errors import MatrixError
 from myelin.services.notifier import Notifier
+from myelin.services.sync.provider import SyncRequest, SyncResponse
+from myelin.services.sync.token import StreamName
 
 # Synapse's default and cap for the typing timeout: 30 seconds when none is given, at most
 # 120 seconds whatever the client asks (the spec sets no bounds).
@@ -110,3 +112,47 @@ class TypingService:
             self._position += 1
             self._changed_at[room_id] = self._position
             await self.notifier.notify(self._position, room_id)
+
+
+def ephemeral_allowed(request: SyncRequest, room_id: str, event: Mapping[str, Any]) -> bool:
+    """Whether the sync filter lets a room's ephemeral event through."""
+    room_filter = request.filter.room
+    return room_filter.matches_room(room_id) and room_filter.ephemeral.matches(
+        {**event, "room_id": room_id}
+    )
+
+
+def rooms_to_sync(
+    request: SyncRequest, since: int | None, upto: int
+) -> tuple[list[str], list[str]]:
+    """Joined rooms to sync incrementally, and those to sync in full (initial sync, newly
+    joined rooms, and a stream reset: ``since`` above ``upto``)."""
+    joined = request.joined_room_ids()
+    if since is None or since > upto or request.full_state:
+        return [], joined
+    full = [room for room in joined if room in request.newly_joined]
+    return [room for room in joined if room not in request.newly_joined], full
+
+
+class TypingProvider:
+    """The ``typing`` stream of ``/sync``: ``m.typing`` in each joined room's ephemeral events."""
+
+    stream: StreamName = "typing"
+
+    def __init__(self, typing: TypingService) -> None:
+        self._typing = typing
+        self.notifier = typing.notifier
+
+    async def current_position(self) -> int:
+        return await self._typing.current_position()
+
+    async def sync(
+        self, request: SyncRequest, response: SyncResponse, since: int | None, upto: int
+    ) -> int:
+        incremental, full = rooms_to_sync(request, since, upto)
+        events = await self._typing.typing_events(incremental, since, upto)
+        events.update(await self._typing.typing_events(full, None, upto))
+        for room_id in sorted(events):
+            if ephemeral_allowed(request, room_id, events[room_id]):
+                response.joined_room(room_id).ephemeral.append(events[room_id])
+        return upto
