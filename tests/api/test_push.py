@@ -185,7 +185,7 @@ async def test_counts_rise_and_reset(serve: ServeFn) -> None:
     # /notifications lists them newest first.
     listed = await bob.request("GET", f"{V3}/notifications")
     validate_response(listed, "client-server/notifications.yaml", "/notifications", "get", 200)
-    assert [n["event"]["event_id"] for n in listed["notifications"]][0] == mention
+    assert listed["notifications"][0]["event"]["event_id"] == mention
     assert len(listed["notifications"]) == 3 and not any(n["read"] for n in listed["notifications"])
     highlights = await bob.request("GET", f"{V3}/notifications", params={"only": "highlight"})
     assert len(highlights["notifications"]) == 2
