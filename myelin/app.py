@@ -30,6 +30,8 @@ from myelin.api.http import Endpoint, RequestLimits, build_web_app
 from myelin.api.keys import keys_endpoints
 from myelin.api.login import AccessTokens, login_endpoints
 from myelin.api.logout import logout_endpoints
+from myelin.api.media import media_endpoints
+from myelin.api.media_admin import media_admin_endpoints
 from myelin.api.membership import membership_endpoints
 from myelin.api.metrics import HttpMetrics
 from myelin.api.monitoring import health_endpoints, metrics_endpoints
@@ -77,6 +79,8 @@ from myelin.services.events import EventService, EventWriter, RandomIds
 from myelin.services.filters import FilterService
 from myelin.services.key_backup import KeyBackupService
 from myelin.services.login import LoginService, TokenLifetimes
+from myelin.services.media import LocalMediaBackend, MediaRepository, MediaSettings
+from myelin.services.media.url_preview import PreviewSettings, UrlPreviewer
 from myelin.services.notifier import InProcessNotifier, Notifier
 from myelin.services.presence import PresenceProvider, PresenceService
 from myelin.services.profile import MemberEventPropagator, ProfileService
@@ -175,6 +179,7 @@ class Homeserver:
     account_data: AccountDataService
     filters: FilterService
     endpoints: list[Endpoint] = field(default_factory=list)
+    media: MediaRepository | None = None
 
     async def close(self) -> None:
         await self.database.close()
@@ -497,7 +502,42 @@ async def open_homeserver(
         *room_keys_endpoints(KeyBackupService(KeyBackupStore(database))),
         *dehydrated_device_endpoints(dehydrated),
     ]
+    hs.media = media_repository(config, stores, clock)
+    previewer = None
+    if config.url_preview_enabled:
+        previewer = UrlPreviewer(
+            PreviewSettings(
+                ip_blacklist=config.url_preview_ip_range_blacklist,
+                ip_whitelist=config.url_preview_ip_range_whitelist,
+                url_blacklist=config.url_preview_url_blacklist,
+                max_spider_size=config.max_spider_size,
+                timeout_ms=config.url_preview_timeout,
+            ),
+            hs.media,
+            clock,
+        )
+    hs.endpoints += [*media_endpoints(hs.media, previewer), *media_admin_endpoints(hs.media, login)]
     return hs
+
+
+def media_repository(config: HomeserverConfig, stores: Stores, clock: Clock) -> MediaRepository:
+    """The media repository on the local filesystem under media_store_path."""
+    settings = MediaSettings(
+        server_name=config.server_name,
+        max_upload_size=config.max_upload_size,
+        max_image_pixels=config.max_image_pixels,
+        dynamic_thumbnails=config.dynamic_thumbnails,
+        thumbnail_sizes=tuple((t.width, t.height, t.method) for t in config.thumbnail_sizes),
+        enable_authenticated_media=config.enable_authenticated_media,
+        max_pending_media_uploads=config.max_pending_media_uploads,
+        unused_expiration_time=config.unused_expiration_time,
+        upload_limits=tuple((q.time_period, q.max_size) for q in config.media_upload_limits),
+        local_media_lifetime=(
+            config.media_retention.local_media_lifetime if config.media_retention else None
+        ),
+    )
+    backend = LocalMediaBackend(config.resolve(config.media_store_path))
+    return MediaRepository(settings, stores.media, backend, clock)
 
 
 def listener_resources(listener: ListenerConfig) -> frozenset[str]:

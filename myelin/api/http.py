@@ -77,6 +77,10 @@ class Endpoint:
     handler: Handler
     auth: AuthKind = AuthKind.NONE
     rate_limit: str | None = None
+    # For endpoints that stream their body themselves (media uploads): the declared body size
+    # refused with 413 before the handler runs, instead of max_request_size. The handler must
+    # count what it reads from request.content (client_max_size applies only to read()).
+    max_body_size: int | None = None
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -232,7 +236,10 @@ def _route_handler(
         # A declared body over the limit is refused before any of it is read; a chunked one
         # when reading passes the limit (the application's client_max_size).
         length = request.content_length
-        if length is not None and length > limits.max_request_size:
+        max_size = endpoint.max_body_size
+        if max_size is None:
+            max_size = limits.max_request_size
+        if length is not None and length > max_size:
             raise MatrixError(413, "M_TOO_LARGE", "Request body too large")
         requester = await authenticator.authenticate(request, endpoint.auth)
         context = Context(request, requester)
