@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from myelin.config import media
+from myelin.config import federation as fedconf
 from myelin.config.ratelimiting import (
     DEFAULT_MAX_REQUEST_SIZE,
     RatelimitingConfig,
@@ -82,10 +82,6 @@ def _url_check(value: str) -> str | None:
     return "expected an http:// or https:// URL"
 
 
-def _tls_check(value: bool) -> str | None:
-    return "TLS is not built in" if value else None
-
-
 @dataclass(frozen=True)
 class ListenerResourceConfig:
     """One ``resources`` entry of a listener."""
@@ -126,10 +122,8 @@ class ListenerConfig:
     )
     tls: bool = option(
         False,
-        doc="Myelin does not terminate TLS itself; must be false. Put a reverse proxy (nginx,"
-        " Caddy, ...) in front to serve HTTPS.",
-        fix="set tls: false and terminate TLS in a reverse proxy",
-        check=_tls_check,
+        doc="Serve HTTPS with tls_certificate_path and tls_private_key_path (the spec requires"
+        " HTTPS for federation); or leave false behind a TLS-terminating reverse proxy.",
     )
     x_forwarded: bool = option(
         False,
@@ -297,26 +291,6 @@ class HomeserverConfig:
     media_store_path: str = option(
         "media_store", doc="The directory for uploaded media (relative to this file)."
     )
-    # The media repository's options (myelin.config.media).
-    max_upload_size: int = media.max_upload_size_option()
-    max_image_pixels: int = media.max_image_pixels_option()
-    dynamic_thumbnails: bool = media.dynamic_thumbnails_option()
-    thumbnail_sizes: tuple[media.ThumbnailSizeConfig, ...] = media.thumbnail_sizes_option()
-    enable_authenticated_media: bool = media.enable_authenticated_media_option()
-    max_pending_media_uploads: int = media.max_pending_media_uploads_option()
-    unused_expiration_time: int = media.unused_expiration_time_option()
-    media_upload_limits: tuple[media.MediaUploadLimitConfig, ...] = (
-        media.media_upload_limits_option()
-    )
-    media_retention: media.MediaRetentionConfig | None = media.media_retention_option()
-    url_preview_enabled: bool = media.url_preview_enabled_option()
-    url_preview_ip_range_blacklist: tuple[str, ...] = media.url_preview_ip_range_blacklist_option()
-    url_preview_ip_range_whitelist: tuple[str, ...] = media.url_preview_ip_range_whitelist_option()
-    url_preview_url_blacklist: tuple[Mapping[str, str], ...] = (
-        media.url_preview_url_blacklist_option()
-    )
-    max_spider_size: int = media.max_spider_size_option()
-    url_preview_timeout: int = media.url_preview_timeout_option()
     enable_registration: bool = option(
         False,
         doc="Whether anyone may register an account through POST /_matrix/client/v3/register."
@@ -449,6 +423,18 @@ class HomeserverConfig:
         10, 50, "Media IDs created with /_matrix/media/v1/create, per user."
     )
     rc_federation: Mapping[str, int] = federation_option()
+    # Federation transport and operator control (myelin.config.federation).
+    tls_certificate_path: str | None = fedconf.tls_certificate_path_option()
+    tls_private_key_path: str | None = fedconf.tls_private_key_path_option()
+    federation_verify_certificates: bool = fedconf.federation_verify_certificates_option()
+    federation_custom_ca_list: tuple[str, ...] = fedconf.federation_custom_ca_list_option()
+    federation_domain_whitelist: tuple[str, ...] | None = (
+        fedconf.federation_domain_whitelist_option()
+    )
+    trusted_key_servers: tuple[fedconf.TrustedKeyServerConfig, ...] = (
+        fedconf.trusted_key_servers_option()
+    )
+    federation: fedconf.FederationConfig = fedconf.federation_section_option()  # noqa: RUF009
 
     # Where relative paths are resolved; set by load_config, not an option.
     config_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
@@ -502,6 +488,10 @@ def _postcheck(config: HomeserverConfig, report: Report) -> None:
             )
     if not http:
         report.warnings.append("listeners: no http listener; the server will not serve Matrix")
+    if any(lis.tls for lis in config.listeners):
+        for key in ("tls_certificate_path", "tls_private_key_path"):
+            if getattr(config, key) is None:
+                report.error(key, "a listener has tls: true", f"set {key} to a PEM file")
 
 
 def parse_config(
