@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 
 from myelin.config import federation as fedconf
+from myelin.config import media
 from myelin.config.ratelimiting import (
     DEFAULT_MAX_REQUEST_SIZE,
     RatelimitingConfig,
@@ -291,6 +292,26 @@ class HomeserverConfig:
     media_store_path: str = option(
         "media_store", doc="The directory for uploaded media (relative to this file)."
     )
+    # The media repository's options (myelin.config.media).
+    max_upload_size: int = media.max_upload_size_option()
+    max_image_pixels: int = media.max_image_pixels_option()
+    dynamic_thumbnails: bool = media.dynamic_thumbnails_option()
+    thumbnail_sizes: tuple[media.ThumbnailSizeConfig, ...] = media.thumbnail_sizes_option()
+    enable_authenticated_media: bool = media.enable_authenticated_media_option()
+    max_pending_media_uploads: int = media.max_pending_media_uploads_option()
+    unused_expiration_time: int = media.unused_expiration_time_option()
+    media_upload_limits: tuple[media.MediaUploadLimitConfig, ...] = (
+        media.media_upload_limits_option()
+    )
+    media_retention: media.MediaRetentionConfig | None = media.media_retention_option()
+    url_preview_enabled: bool = media.url_preview_enabled_option()
+    url_preview_ip_range_blacklist: tuple[str, ...] = media.url_preview_ip_range_blacklist_option()
+    url_preview_ip_range_whitelist: tuple[str, ...] = media.url_preview_ip_range_whitelist_option()
+    url_preview_url_blacklist: tuple[Mapping[str, str], ...] = (
+        media.url_preview_url_blacklist_option()
+    )
+    max_spider_size: int = media.max_spider_size_option()
+    url_preview_timeout: int = media.url_preview_timeout_option()
     enable_registration: bool = option(
         False,
         doc="Whether anyone may register an account through POST /_matrix/client/v3/register."
