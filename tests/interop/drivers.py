@@ -2,7 +2,8 @@
 
 ``run_nio`` plays it in this process with matrix-nio; ``run_js`` runs ``js/scenario.mjs`` under
 Node with matrix-js-sdk (installed by ``make interop-deps``) and reads the JSON line it prints.
-Both are bounded in time; a failing step raises ``ScenarioError`` with what the server answered.
+Both are bounded in time and give the facts observed and the steps that failed (with what the
+server answered); ``check`` turns those into one assertion against ``facts.EXPECTED``.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.interop import scenario_nio
+from tests.interop.facts import EXPECTED
 from tests.interop.scenario_nio import ScenarioError
 
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -27,13 +29,28 @@ def new_tag() -> str:
     return uuid.uuid4().hex[:8]
 
 
-async def run_nio(base_url: str) -> dict[str, Any]:
-    """The facts matrix-nio observes against ``base_url``."""
+Outcome = tuple[dict[str, Any], list[str]]
+
+
+def check(outcome: Outcome) -> None:
+    """Fail with every failed step and every fact that differs from ``EXPECTED``."""
+    observed, failures = outcome
+    report = list(failures)
+    for key, expected in EXPECTED.items():
+        got = observed.get(key, "(not observed)")
+        if got != expected:
+            report.append(f"fact {key}: expected {expected!r}, observed {got!r}")
+    report += [f"unexpected fact {key}" for key in observed.keys() - EXPECTED.keys()]
+    assert not report, "\n".join(report)
+
+
+async def run_nio(base_url: str) -> Outcome:
+    """What matrix-nio observes against ``base_url``."""
     return await asyncio.wait_for(scenario_nio.run(base_url, new_tag()), SCENARIO_SECONDS)
 
 
-async def run_js(base_url: str) -> dict[str, Any]:
-    """The facts matrix-js-sdk observes against ``base_url`` (Node subprocess)."""
+async def run_js(base_url: str) -> Outcome:
+    """What matrix-js-sdk observes against ``base_url`` (Node subprocess)."""
     node = shutil.which("node")
     if node is None:
         raise ScenarioError("node is not installed (Node 20 or later is needed)")
@@ -65,10 +82,8 @@ async def run_js(base_url: str) -> dict[str, Any]:
         raise ScenarioError(
             f"node exited {process.returncode} without a result; stderr:\n{tail}"
         ) from None
-    if "error" in result:
-        exchanges = json.dumps(result.get("requests", []), indent=1, ensure_ascii=False)
-        raise ScenarioError(
-            f"{result['error']}\nlast HTTP exchanges:\n{exchanges}\nstderr:\n{tail}"
-        )
-    facts: dict[str, Any] = result["facts"]
-    return facts
+    observed: dict[str, Any] = result.get("facts", {})
+    if "error" not in result:
+        return observed, []
+    exchanges = json.dumps(result.get("requests", []), indent=1, ensure_ascii=False)
+    return observed, [f"{result['error']}\nlast HTTP exchanges:\n{exchanges}\nstderr:\n{tail}"]

@@ -2,14 +2,14 @@
 login, profiles, rooms, /sync, typing, receipts, read markers, /messages, relations).
 
 ``run(base_url, tag)`` plays the scenario described in ``facts.py`` with two ``AsyncClient``s and
-returns the facts it observed. A step the server answers with an error raises ``ScenarioError``
-naming the step and nio's error response; a wait that does not come true within
-``WAIT_SECONDS`` raises it too, with what was seen instead.
+returns the facts it observed and the steps that failed. A step the server answers with an error
+fails with the step's name and nio's error response; a wait that does not come true within
+``WAIT_SECONDS`` fails with what was seen instead.
 """
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from nio import (
@@ -170,9 +170,30 @@ class Party:
     view: Syncer
 
 
-async def run(base_url: str, tag: str) -> dict[str, Any]:
-    """Play the scenario against the homeserver at ``base_url``; the facts observed."""
+@dataclass
+class Context:
+    """What the phases after the message exchange share."""
+
+    alice: Party
+    bob: Party
+    tag: str
+    observed: dict[str, Any]
+    room: str = ""
+    ids: dict[str, str] = field(default_factory=dict)  # body -> event ID
+
+    def body_of(self, event_id: str) -> str | None:
+        return next((body for body, known in self.ids.items() if known == event_id), None)
+
+
+async def run(base_url: str, tag: str) -> tuple[dict[str, Any], list[str]]:
+    """Play the scenario against the homeserver at ``base_url``: the facts observed, failures.
+
+    The phases after the message exchange (typing, receipts, history, relations, profiles) are
+    independent: each one that fails is recorded and the next is still played. A failure before
+    them (registration, login, the room, the exchange) ends the run.
+    """
     observed: dict[str, Any] = {}
+    failures: list[str] = []
     clients: list[AsyncClient] = []
     try:
         a, a_id = await _register_and_login(base_url, ALICE, tag)
@@ -181,17 +202,28 @@ async def run(base_url: str, tag: str) -> dict[str, Any]:
         clients.append(b)
         observed["registered"] = [who(a_id, tag), who(b_id, tag)]
         observed["logged_in"] = [who(a.user_id, tag), who(b.user_id, tag)]
-        alice, bob = Party(a, a_id, Syncer(a, ALICE)), Party(b, b_id, Syncer(b, BOB))
-        await _scenario(alice, bob, tag, observed)
+        context = Context(
+            Party(a, a_id, Syncer(a, ALICE)), Party(b, b_id, Syncer(b, BOB)), tag, observed
+        )
+        await _room_and_messages(context)
+        for phase in (_typing, _receipts, _history, _relations, _profiles):
+            try:
+                await phase(context)
+            except ScenarioError as error:
+                failures.append(str(error))
+    except ScenarioError as error:
+        failures.append(str(error))
     finally:
         for client in clients:
             await client.close()
-    return observed
+    return observed, failures
 
 
-async def _scenario(alice: Party, bob: Party, tag: str, observed: dict[str, Any]) -> None:
-    a, b, a_id, b_id = alice.client, bob.client, alice.user_id, bob.user_id
-    sa, sb = alice.view, bob.view
+async def _room_and_messages(context: Context) -> None:
+    """Display names, the room, the invite and join, and four messages in turn."""
+    a, b, b_id = context.alice.client, context.bob.client, context.bob.user_id
+    sa, sb = context.alice.view, context.bob.view
+    observed, tag = context.observed, context.tag
     await sa.sync_once()
     await sb.sync_once()
     ok(
@@ -210,7 +242,7 @@ async def _scenario(alice: Party, bob: Party, tag: str, observed: dict[str, Any]
         await a.room_create(name="interop", preset=RoomPreset.private_chat),
         RoomCreateResponse,
     )
-    room = created.room_id
+    room = context.room = created.room_id
     ok("alice: POST invite", await a.room_invite(room, b_id), RoomInviteResponse)
     await sb.until("the invite", lambda: room in sb.invites)
     observed["invite_seen_by_bob"] = True
@@ -220,7 +252,7 @@ async def _scenario(alice: Party, bob: Party, tag: str, observed: dict[str, Any]
     observed["joined_members"] = sorted(who(m.user_id, tag) for m in members.members)
 
     # Messages both ways, each waited for on the other side.
-    ids: dict[str, str] = {}
+    ids = context.ids
     for sender, body in facts.EXCHANGE:
         client, other = (a, sb) if sender == ALICE else (b, sa)
         sent = ok(
@@ -234,68 +266,55 @@ async def _scenario(alice: Party, bob: Party, tag: str, observed: dict[str, Any]
     await sb.until("its own last message", lambda: sb.has_event(ids["second from bob"]))
     observed["timeline_seen_by_alice"] = _messages(sa.timeline, tag)
     observed["timeline_seen_by_bob"] = _messages(sb.timeline, tag)
-    bodies = {event_id: body for body, event_id in ids.items()}
-
-    # Typing, then stopping.
-    ok("alice: PUT typing true", await a.room_typing(room, True, 30_000), RoomTypingResponse)
-    await sb.until("alice typing", lambda: a_id in sb.typing.get(room, []))
-    observed["typing_seen_by_bob"] = [who(u, tag) for u in sb.typing[room]]
-    ok("alice: PUT typing false", await a.room_typing(room, False), RoomTypingResponse)
-    await sb.until("alice stop typing", lambda: sb.typing.get(room) == [])
-    observed["typing_stopped_seen_by_bob"] = sb.typing[room]
-
-    # A read receipt, then the fully-read marker.
-    read = ids["second from alice"]
-    ok("bob: POST receipt", await b.update_receipt_marker(room, read), UpdateReceiptMarkerResponse)
-    await sa.until("bob's receipt", lambda: any(r[2] == b_id for r in sa.receipts))
-    receipt = next(r for r in sa.receipts if r[2] == b_id)
-    observed["receipt_seen_by_alice"] = {
-        "user": who(receipt[2], tag),
-        "type": receipt[1],
-        "body": bodies.get(receipt[0]),
-    }
-    marker = ids["second from bob"]
-    ok(
-        "bob: POST read_markers",
-        await b.room_read_markers(room, fully_read_event=marker),
-        RoomReadMarkersResponse,
-    )
-    await sb.until("its fully-read marker", lambda: sb.fully_read.get(room) == marker)
-    observed["fully_read_seen_by_bob"] = bodies.get(sb.fully_read[room])
-
-    await _history(a, sa, room, tag, observed)
-    await _relations(alice, bob, room, ids=ids, tag=tag, observed=observed)
-
-    profile = ok("bob: GET profile", await b.get_profile(a_id), ProfileGetResponse)
-    observed["profile_seen_by_bob"] = profile.displayname
-    observed["member_name_seen_by_bob"] = sb.member_content(room, a_id).get("displayname")
-    ok(
-        "alice: PUT displayname again",
-        await a.set_displayname(facts.ALICE_RENAMED),
-        ProfileSetDisplayNameResponse,
-    )
-    await sb.until(
-        "alice's new name on her membership",
-        lambda: sb.member_content(room, a_id).get("displayname") == facts.ALICE_RENAMED,
-    )
-    observed["renamed_member_seen_by_bob"] = sb.member_content(room, a_id).get("displayname")
 
 
 async def _wait_for_event(view: Syncer, body: str, event_id: str) -> None:
     await view.until(f"message {body!r}", lambda: view.has_event(event_id))
 
 
-async def _history(
-    a: AsyncClient, sa: Syncer, room: str, tag: str, observed: dict[str, Any]
-) -> None:
+async def _typing(context: Context) -> None:
+    """A types, B sees it; A stops, B sees that."""
+    a, a_id, sb, room = context.alice.client, context.alice.user_id, context.bob.view, context.room
+    ok("alice: PUT typing true", await a.room_typing(room, True, 30_000), RoomTypingResponse)
+    await sb.until("alice typing", lambda: a_id in sb.typing.get(room, []))
+    context.observed["typing_seen_by_bob"] = [who(u, context.tag) for u in sb.typing[room]]
+    ok("alice: PUT typing false", await a.room_typing(room, False), RoomTypingResponse)
+    await sb.until("alice stop typing", lambda: sb.typing.get(room) == [])
+    context.observed["typing_stopped_seen_by_bob"] = sb.typing[room]
+
+
+async def _receipts(context: Context) -> None:
+    """B's read receipt seen by A, then B's fully-read marker in B's room account data."""
+    b, b_id, sa, sb = context.bob.client, context.bob.user_id, context.alice.view, context.bob.view
+    room = context.room
+    read = context.ids["second from alice"]
+    ok("bob: POST receipt", await b.update_receipt_marker(room, read), UpdateReceiptMarkerResponse)
+    await sa.until("bob's receipt", lambda: any(r[2] == b_id for r in sa.receipts))
+    receipt = next(r for r in sa.receipts if r[2] == b_id)
+    context.observed["receipt_seen_by_alice"] = {
+        "user": who(receipt[2], context.tag),
+        "type": receipt[1],
+        "body": context.body_of(receipt[0]),
+    }
+    marker = context.ids["second from bob"]
+    ok(
+        "bob: POST read_markers",
+        await b.room_read_markers(room, fully_read_event=marker),
+        RoomReadMarkersResponse,
+    )
+    await sb.until("its fully-read marker", lambda: sb.fully_read.get(room) == marker)
+    context.observed["fully_read_seen_by_bob"] = context.body_of(sb.fully_read[room])
+
+
+async def _history(context: Context) -> None:
     """Paginate backwards from A's latest sync token, ``PAGE_SIZE`` events a page."""
-    token = sa.since
+    a, token = context.alice.client, context.alice.view.since
     seen: list[dict[str, Any]] = []
     for page in range(MAX_PAGES):
         response = ok(
             f"alice: GET /messages page {page}",
             await a.room_messages(
-                room, start=token, direction=MessageDirection.back, limit=facts.PAGE_SIZE
+                context.room, start=token, direction=MessageDirection.back, limit=facts.PAGE_SIZE
             ),
             RoomMessagesResponse,
         )
@@ -303,23 +322,15 @@ async def _history(
         if not response.chunk or not response.end:
             break
         token = response.end
-    observed["history_messages"] = _messages(seen, tag)
-    observed["history_reached_create"] = any(e.get("type") == "m.room.create" for e in seen)
+    context.observed["history_messages"] = _messages(seen, context.tag)
+    context.observed["history_reached_create"] = any(e.get("type") == "m.room.create" for e in seen)
 
 
-async def _relations(
-    alice: Party,
-    bob: Party,
-    room: str,
-    *,
-    ids: dict[str, str],
-    tag: str,
-    observed: dict[str, Any],
-) -> None:
+async def _relations(context: Context) -> None:
     """An edit by A and a reaction by B on A's first message, seen by the other side."""
-    a, b, sa, sb = alice.client, bob.client, alice.view, bob.view
-    target = ids["hello from alice"]
-    bodies = {event_id: body for body, event_id in ids.items()}
+    a, b, sa, sb = context.alice.client, context.bob.client, context.alice.view, context.bob.view
+    room, tag, observed = context.room, context.tag, context.observed
+    target = context.ids["hello from alice"]
     edit = ok(
         "alice: PUT send m.replace",
         await a.room_send(
@@ -353,7 +364,7 @@ async def _relations(
     seen_edit = next(e for e in sb.timeline if e.get("event_id") == edit.event_id)
     observed["edit_seen_by_bob"] = {
         "sender": who(seen_edit["sender"], tag),
-        "target": bodies.get(seen_edit["content"]["m.relates_to"]["event_id"]),
+        "target": context.body_of(seen_edit["content"]["m.relates_to"]["event_id"]),
         "body": seen_edit["content"].get("m.new_content", {}).get("body"),
     }
     await sa.until("bob's reaction", lambda: sa.has_event(reaction.event_id))
@@ -361,7 +372,7 @@ async def _relations(
     relates = seen_reaction["content"]["m.relates_to"]
     observed["reaction_seen_by_alice"] = {
         "sender": who(seen_reaction["sender"], tag),
-        "target": bodies.get(relates["event_id"]),
+        "target": context.body_of(relates["event_id"]),
         "key": relates.get("key"),
     }
 
@@ -385,3 +396,29 @@ async def _relations(
     except Exception as error:
         raise ScenarioError(f"alice: GET /relations: {error!r}") from error
     observed["relations"] = sorted(relations)
+
+
+async def _profiles(context: Context) -> None:
+    """B reads A's profile and membership name; A renames itself and B sees the new name."""
+    a, a_id, b, sb = (
+        context.alice.client,
+        context.alice.user_id,
+        context.bob.client,
+        context.bob.view,
+    )
+    room = context.room
+    profile = ok("bob: GET profile", await b.get_profile(a_id), ProfileGetResponse)
+    context.observed["profile_seen_by_bob"] = profile.displayname
+    context.observed["member_name_seen_by_bob"] = sb.member_content(room, a_id).get("displayname")
+    ok(
+        "alice: PUT displayname again",
+        await a.set_displayname(facts.ALICE_RENAMED),
+        ProfileSetDisplayNameResponse,
+    )
+    await sb.until(
+        "alice's new name on her membership",
+        lambda: sb.member_content(room, a_id).get("displayname") == facts.ALICE_RENAMED,
+    )
+    context.observed["renamed_member_seen_by_bob"] = sb.member_content(room, a_id).get(
+        "displayname"
+    )

@@ -8,31 +8,66 @@ Synapse comes from PyPI into the benchmark's gitignored scratch venv (installed 
 then reused) and always runs on SQLite: it is the reference, not the server under test.
 """
 
+import asyncio
+import contextlib
 import os
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench import ratelimits, synapse
+from bench import ratelimits, server, synapse
 from bench.myelin import command as myelin_command
-from bench.myelin import write_config as write_myelin_config
-from bench.server import Engine, ServerHandle, free_port, launch, stop
+from bench.server import Engine, ServerHandle, free_port, launch
 
 REPO = Path(__file__).resolve().parents[2]
 SCRATCH = REPO / ".bench"
+SERVER_NAME = "interop-myelin.test"
+
+# A server gets this long to exit on SIGTERM before its process group is killed. Not longer:
+# a client's abandoned 30 s /sync long-poll must not hold every test's teardown.
+STOP_GRACE_SECONDS = 5.0
 
 __all__ = ["ServerHandle", "start_myelin", "start_synapse", "stop"]
 
 
+async def stop(handle: ServerHandle) -> None:
+    """SIGTERM the server, SIGKILL its whole process group after ``STOP_GRACE_SECONDS``."""
+    process = handle.process
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(process.wait, STOP_GRACE_SECONDS)
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    # bench.server.stop then kills what is left of the process group and forgets the process.
+    await server.stop(handle)
+
+
 def _myelin_config(data_dir: Path, port: int, database_yaml: dict[str, Any]) -> Path:
-    """Myelin's generated configuration on ``database_yaml``, registration open, limits off."""
-    path = write_myelin_config(data_dir, port, Engine(kind="sqlite"))
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["database"] = database_yaml
-    config["enable_registration"] = True
-    config["ratelimiting"] = {"enabled": False}
-    config["bcrypt_rounds"] = 4
+    """A minimal Myelin configuration: loopback listener, registration open, limits off."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "server_name": SERVER_NAME,
+        "listeners": [
+            {
+                "port": port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "resources": [{"names": ["client", "federation"]}],
+            }
+        ],
+        "database": database_yaml,
+        "signing_key_path": str(data_dir / "signing.key"),
+        "enable_registration": True,
+        "ratelimiting": {"enabled": False},
+        "bcrypt_rounds": 4,
+    }
+    path = data_dir / "homeserver.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 

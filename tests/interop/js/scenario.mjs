@@ -62,7 +62,11 @@ async function step(name, action) {
     } catch (error) {
         const status = error?.httpStatus ? ` HTTP ${error.httpStatus}` : "";
         const code = error?.errcode ? ` ${error.errcode}` : "";
-        throw new Error(`${name}:${status}${code} ${error?.message ?? error}`);
+        const failed = requests.findLast((r) => r.status >= 400);
+        const exchange = failed
+            ? ` [${failed.method} ${new URL(failed.url).pathname} -> ${failed.status} ${failed.response ?? ""}]`
+            : "";
+        throw new Error(`${name}:${status}${code} ${error?.message ?? error}${exchange}`);
     }
 }
 
@@ -193,7 +197,20 @@ async function scenario(facts, clients) {
     facts.timeline_seen_by_alice = messages(timelineEvents(a.getRoom(roomId)));
     facts.timeline_seen_by_bob = messages(timelineEvents(b.getRoom(roomId)));
     const bodies = Object.fromEntries(Object.entries(ids).map(([body, id]) => [id, body]));
+    const context = { a, b, aId, bId, roomId, ids, bodies };
+    // The phases after the exchange are independent: each failure is recorded, the next is played.
+    const failures = [];
+    for (const phase of [typing, receipts, history, relationsPhase, profiles]) {
+        try {
+            await phase(facts, context);
+        } catch (error) {
+            failures.push(String(error?.message ?? error));
+        }
+    }
+    if (failures.length) throw new Error(failures.join("\n"));
+}
 
+async function typing(facts, { a, b, aId, roomId }) {
     const typers = () => (b.getRoom(roomId)?.getJoinedMembers() ?? []).filter((m) => m.typing).map((m) => m.userId);
     await step("alice: PUT typing true", () => a.sendTyping(roomId, true, 30000));
     await step("bob: sees alice typing", () => until("alice typing", () => typers().includes(aId)));
@@ -201,6 +218,9 @@ async function scenario(facts, clients) {
     await step("alice: PUT typing false", () => a.sendTyping(roomId, false, 0));
     await step("bob: sees alice stop typing", () => until("alice stop typing", () => typers().length === 0));
     facts.typing_stopped_seen_by_bob = typers().map(who);
+}
+
+async function receipts(facts, { a, b, bId, roomId, ids, bodies }) {
 
     const read = ids["second from alice"];
     await step("bob: POST receipt", () => b.sendReceipt(b.getRoom(roomId).findEventById(read), "m.read"));
@@ -213,6 +233,9 @@ async function scenario(facts, clients) {
     const fullyRead = () => b.getRoom(roomId)?.getAccountData("m.fully_read")?.getContent()?.event_id;
     await step("bob: sees its fully-read marker", () => until("m.fully_read", () => fullyRead() === marker));
     facts.fully_read_seen_by_bob = bodies[fullyRead()];
+}
+
+async function history(facts, { a, roomId }) {
 
     // History, backwards from alice's latest sync token.
     let token = a.store.getSyncToken();
@@ -227,6 +250,9 @@ async function scenario(facts, clients) {
     }
     facts.history_messages = messages(seen);
     facts.history_reached_create = seen.some((e) => e.type === "m.room.create");
+}
+
+async function relationsPhase(facts, { a, b, roomId, ids, bodies }) {
 
     const target = ids["hello from alice"];
     const edit = await step("alice: PUT send m.replace", () =>
@@ -277,6 +303,9 @@ async function scenario(facts, clients) {
         from = response.next_batch;
     }
     facts.relations = relations.sort();
+}
+
+async function profiles(facts, { a, b, aId, roomId }) {
 
     const profile = await step("bob: GET profile", () => b.getProfileInfo(aId));
     facts.profile_seen_by_bob = profile.displayname;
