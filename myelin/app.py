@@ -24,6 +24,9 @@ from myelin.api.client_versions import versions_endpoints
 from myelin.api.dehydrated_devices import dehydrated_device_endpoints
 from myelin.api.devices import device_endpoints
 from myelin.api.directory import directory_endpoints
+from myelin.api.federation_auth import XMatrixAuth
+from myelin.api.federation_keys import federation_keys_endpoints
+from myelin.api.federation_queries import federation_query_endpoints
 from myelin.api.federation_version import federation_version_endpoints
 from myelin.api.filters import filter_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
@@ -60,7 +63,13 @@ from myelin.api.user_directory import user_directory_endpoints
 from myelin.api.wellknown import wellknown_endpoints
 from myelin.clock import Clock, SystemClock
 from myelin.config import HomeserverConfig, ListenerConfig
+from myelin.core.server_acl import AccessControl
 from myelin.core.signing import VerifyKey
+from myelin.federation.backoff import BackoffPolicy, DestinationBackoff
+from myelin.federation.client import FederationClient
+from myelin.federation.discovery import DnsResolver, SystemDnsResolver
+from myelin.federation.policy import FederationPolicy
+from myelin.federation.tls import client_ssl_context, server_ssl_context
 from myelin.services.account_data import AccountDataService
 from myelin.services.account_management import AccountManagementService, EventRoomLeaver
 from myelin.services.accounts import AccountService
@@ -76,8 +85,10 @@ from myelin.services.directory import Directory
 from myelin.services.e2e_keys import E2EKeyService
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
+from myelin.services.federation_auth import FederationRequestVerifier
 from myelin.services.filters import FilterService
 from myelin.services.key_backup import KeyBackupService
+from myelin.services.key_ring import KeyRing, TrustedKeyServer
 from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.media import LocalMediaBackend, MediaRepository, MediaSettings
 from myelin.services.media.url_preview import PreviewSettings, UrlPreviewer
@@ -120,6 +131,7 @@ from myelin.storage.dehydrated_devices import DehydratedDeviceStore
 from myelin.storage.device_lists import DeviceListStore
 from myelin.storage.e2e_keys import E2EKeyStore
 from myelin.storage.key_backup import KeyBackupStore
+from myelin.storage.server_keys import DestinationStore, ServerKeyStore
 from myelin.storage.to_device import ToDeviceStore
 
 logger = logging.getLogger("myelin")
@@ -180,15 +192,24 @@ class Homeserver:
     filters: FilterService
     endpoints: list[Endpoint] = field(default_factory=list)
     media: MediaRepository | None = None
+    federation: FederationClient | None = None
+    key_ring: KeyRing | None = None
 
     async def close(self) -> None:
+        if self.federation is not None:
+            await self.federation.close()
         await self.database.close()
 
 
 async def open_homeserver(
-    config: HomeserverConfig, *, clock: Clock | None = None, migrate: bool = True
+    config: HomeserverConfig,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    dns: DnsResolver | None = None,
 ) -> Homeserver:
-    """Connect, migrate, load (or generate) the signing key and build the services."""
+    """Connect, migrate, load (or generate) the signing key and build the services
+    (``dns``: the federation resolver, for tests)."""
     clock = clock if clock is not None else SystemClock()
     signing_keys, generated = load_or_generate_signing_keys(config.signing_key_file)
     if generated:
@@ -461,8 +482,18 @@ async def open_homeserver(
         account_data=account_data,
         filters=filters,
     )
+    hs.federation, hs.key_ring, verifier = federation_transport(
+        config, database, server_keys, clock, dns
+    )
+    hs.authenticator = Authenticator(
+        access_tokens=AccessTokens(login), x_matrix=XMatrixAuth(verifier)
+    )
     hs.endpoints = [
         *health_endpoints(),
+        *federation_keys_endpoints(hs.key_ring),
+        *federation_query_endpoints(
+            config.server_name, profile=profile, directory=directory, e2e_keys=e2e_keys
+        ),
         *metrics_endpoints(metrics),
         *versions_endpoints(),
         *wellknown_endpoints(
@@ -540,14 +571,67 @@ def media_repository(config: HomeserverConfig, stores: Stores, clock: Clock) -> 
     return MediaRepository(settings, stores.media, backend, clock)
 
 
-def listener_resources(listener: ListenerConfig) -> frozenset[str]:
+def federation_transport(
+    config: HomeserverConfig,
+    database: Database,
+    server_keys: ServerKeyService,
+    clock: Clock,
+    dns: DnsResolver | None = None,
+) -> tuple[FederationClient, KeyRing, FederationRequestVerifier]:
+    """The federation client, key ring and inbound request verifier, with the operator's
+    policy (federation.enabled / allow / deny and federation_domain_whitelist)."""
+    whitelist = config.federation_domain_whitelist
+    policy = FederationPolicy(
+        enabled=config.federation.enabled,
+        domain_whitelist=None if whitelist is None else frozenset(whitelist),
+        access=AccessControl.from_lists(config.federation.allow, config.federation.deny),
+    )
+    backoff = DestinationBackoff(
+        DestinationStore(database),
+        clock,
+        BackoffPolicy(
+            min_interval_ms=config.federation.destination_min_retry_interval,
+            multiplier=config.federation.destination_retry_multiplier,
+            max_interval_ms=config.federation.destination_max_retry_interval,
+        ),
+    )
+    client = FederationClient(
+        server_name=config.server_name,
+        signing_key=server_keys.signing_key,
+        dns=dns if dns is not None else SystemDnsResolver(),
+        ssl_context=client_ssl_context(
+            verify=config.federation_verify_certificates,
+            custom_ca_files=[config.resolve(p) for p in config.federation_custom_ca_list],
+        ),
+        policy=policy,
+        backoff=backoff,
+        clock=clock,
+        timeout_s=config.federation.client_timeout / 1000,
+    )
+    key_ring = KeyRing(
+        server_name=config.server_name,
+        own_keys=server_keys,
+        store=ServerKeyStore(database),
+        client=client,
+        clock=clock,
+        trusted_key_servers=[
+            TrustedKeyServer(t.server_name, dict(t.verify_keys)) for t in config.trusted_key_servers
+        ],
+    )
+    return client, key_ring, FederationRequestVerifier(config.server_name, key_ring, policy, clock)
+
+
+def listener_resources(listener: ListenerConfig, federation_enabled: bool = True) -> frozenset[str]:
     """What a listener serves: health always; federation includes keys; metrics listeners
-    serve metrics only."""
+    serve metrics only. With federation off, neither federation nor keys is served (those
+    paths answer 404 M_UNRECOGNIZED)."""
     if listener.type == "metrics":
         return frozenset({"metrics", "health"})
     names = set(listener.resource_names) | {"health"}
     if "federation" in names:
         names.add("keys")
+    if not federation_enabled:
+        names -= {"federation", "keys"}
     return frozenset(names)
 
 
@@ -557,7 +641,7 @@ def listener_app(
     """The aiohttp application of one listener (``extra_endpoints`` for tests)."""
     return build_web_app(
         [*hs.endpoints, *extra_endpoints],
-        listener_resources(listener),
+        listener_resources(listener, hs.config.federation.enabled),
         authenticator=hs.authenticator,
         metrics=hs.metrics,
         clock=hs.clock,
@@ -574,14 +658,21 @@ async def serve(hs: Homeserver, stop: asyncio.Event) -> None:
             runner = web.AppRunner(listener_app(hs, listener), access_log=None)
             await runner.setup()
             runners.append(runner)
+            ssl_context = None
+            if listener.tls:
+                assert hs.config.tls_certificate_path and hs.config.tls_private_key_path
+                ssl_context = server_ssl_context(
+                    hs.config.resolve(hs.config.tls_certificate_path),
+                    hs.config.resolve(hs.config.tls_private_key_path),
+                )
             for address in listener.bind_addresses:
-                site = web.TCPSite(runner, address, listener.port)
+                site = web.TCPSite(runner, address, listener.port, ssl_context=ssl_context)
                 await site.start()
                 logger.info(
                     "Listening on %s (%s: %s)",
-                    _url(address, listener.port),
+                    _url(address, listener.port, listener.tls),
                     listener.type,
-                    ", ".join(sorted(listener_resources(listener))),
+                    ", ".join(sorted(listener_resources(listener, hs.config.federation.enabled))),
                 )
         logger.info("Myelin %s ready for %s", __version__, hs.config.server_name)
         await stop.wait()
@@ -591,9 +682,9 @@ async def serve(hs: Homeserver, stop: asyncio.Event) -> None:
             await runner.cleanup()
 
 
-def _url(address: str, port: int) -> str:
+def _url(address: str, port: int, tls: bool = False) -> str:
     host = f"[{address}]" if ":" in address else address
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
 async def run_homeserver(config: HomeserverConfig) -> None:
