@@ -14,9 +14,12 @@ under its room's lock, while other rooms proceed in parallel:
 6. a notification, once the event is durable.
 
 A local event that fails step 1 or 3 raises ``EventRejectedError`` and nothing is persisted. A
-federated one is persisted as rejected instead (its facts are kept apart from its JSON). Step 6
-of receipt, soft failure against the current state, belongs to the federation receiver and is
-not done here yet; ``EventSource`` and ``WrittenEvent`` leave room for it.
+federated one is persisted as rejected instead (its facts are kept apart from its JSON). A
+federated event that passes steps 1 and 3 is also checked against the room's current state
+(receipt step 6): when that fails it is persisted "soft failed" (its state after is kept, but it
+moves neither the forward extremities nor the current state, and nobody is notified).
+``persist_outlier`` stores an event known only through another's auth chain or a state response
+(receipt step 4 alone: it has no place in the room's DAG yet).
 """
 
 import asyncio
@@ -68,6 +71,7 @@ class WrittenEvent:
     stream_ordering: int
     state_group: int | None
     rejected_reason: str | None = None
+    soft_failed: bool = False
 
 
 class RoomLocks:
@@ -245,14 +249,20 @@ class EventWriter:
             if pair is not None and rejection is None:
                 delta[pair] = event.event_id
             state_after = NewStateGroup(before.parent, delta)
+        # Receipt step 6: a federated event must also pass against the current state, or it
+        # is soft failed (kept, with its state, but kept out of the room's present).
+        soft_failed = False
+        if rejection is None and source is EventSource.FEDERATION:
+            soft_failed = await self._fails_current_state(event, before)
         # 5. Persist, with the room's new current state.
         current: bool | NewStateGroup = False
-        if rejection is None:
+        if rejection is None and not soft_failed:
             current = await self._current_state_after(event, before, state_after)
         persisted = await self._events.persist_event(
             event,
             received_ts=self._clock.now_ms(),
             rejected_reason=None if rejection is None else rejection.message,
+            soft_failed=soft_failed,
             state_after=state_after,
             set_current_state=current,
         )
@@ -261,7 +271,35 @@ class EventWriter:
             persisted.stream_ordering,
             persisted.state_group,
             None if rejection is None else rejection.message,
+            soft_failed,
         )
+
+    async def _fails_current_state(self, event: EventView, before: StateBefore) -> bool:
+        """Whether ``event`` fails the auth rules against the room's current state."""
+        current = await self._state.get_current_state(event.room_id)
+        if not current or current == before.state:
+            return False  # nothing new since the state before: step 5 decided already
+        now = StateBefore(before.prev_event_ids, dict(current), None, None, {})
+        return await self._check_state_before(event, now) is not None
+
+    async def persist_outlier(self, event: EventView) -> WrittenEvent:
+        """Store a received event as an outlier, rejected when it fails the auth rules against
+        its own auth events (which must be stored). Storing an event twice is a no-op."""
+        existing = await self._events.get_event(event.event_id)
+        if existing is not None:
+            return WrittenEvent(
+                event,
+                existing.stream_ordering,
+                None,
+                existing.rejected_reason,
+                existing.soft_failed,
+            )
+        rejection = await self._check_auth_events(event)
+        reason = None if rejection is None else rejection.message
+        persisted = await self._events.persist_event(
+            event, received_ts=self._clock.now_ms(), outlier=True, rejected_reason=reason
+        )
+        return WrittenEvent(event, persisted.stream_ordering, None, reason)
 
     async def _check_auth_events(self, event: EventView) -> EventRejectedError | None:
         room_version = event.room_version
@@ -333,7 +371,7 @@ class EventWriter:
         return NewStateGroup(parent, compute_delta(parent_state, resolved))
 
     async def _notify(self, written: WrittenEvent) -> None:
-        if written.rejected_reason is not None:
+        if written.rejected_reason is not None or written.soft_failed:
             return
         for hook in self.after_persist:
             await hook(written)
