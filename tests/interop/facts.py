@@ -1,19 +1,20 @@
 """What the interop scenario must observe, whichever client library drives it and whichever
 homeserver serves it (test harness; Client-Server API, no single section).
 
-The scenario (``scenario_nio.py`` and ``js/scenario.mjs``, written once per library) is:
-two users register (user-interactive auth, ``m.login.dummy``) and log in with a password, set
-their display names, A creates a private room and invites B, B sees the invite in ``/sync`` and
-joins, they exchange four messages in turn (each seen by the other through ``/sync``), A types and
-B sees it, A stops and B sees that, B sends a read receipt and A sees it, B moves its fully-read
-marker and sees it in its room account data, A paginates the room's history backwards three
-events at a time, A edits its first message (``m.replace``) and B reacts to it (``m.annotation``),
-both seen through ``/sync``, A fetches the original event (edit bundled under
-``unsigned.m.relations``) and its relations, B reads A's profile, and A renames itself and B sees
-the new name on A's membership.
+The scenario (``scenario_nio.py`` and ``js/scenario.mjs``, written once per library) is: two users
+register (user-interactive auth, ``m.login.dummy``) and log in with a password, set their display
+names, A creates a private room named "interop" and invites B, B sees the invite (with the room's
+name in its stripped state) in ``/sync`` and joins, they exchange four messages in turn (each seen
+by the other through ``/sync``), B logs in on a second device whose initial ``/sync`` (timeline
+limit 3) shows the last three messages, limited, and the room's name, A types and B sees it, A stops
+and B sees that, B sends a read receipt and A sees it, B moves its fully-read marker and sees it in
+its room account data, A paginates the room's history backwards three events at a time, A edits its
+first message (``m.replace``) and B reacts to it (``m.annotation``), both seen through ``/sync``, A
+fetches the original event (edit bundled under ``unsigned.m.relations``) and its relations, B reads
+A's profile, and A renames itself and B sees the new name on A's membership.
 
-Facts name users by localpart and events by body, so that they compare across servers (room,
-event and user IDs differ); they are plain JSON, as the JavaScript driver prints them.
+Facts name users by localpart and events by body, so that they compare across servers (room, event
+and user IDs differ); they are plain JSON, as the JavaScript driver prints them.
 """
 
 from typing import Any
@@ -38,9 +39,16 @@ EXPECTED: dict[str, Any] = {
     "registered": [ALICE, BOB],
     "logged_in": [ALICE, BOB],
     "invite_seen_by_bob": True,
+    "invite_room_name": "interop",
     "joined_members": sorted([ALICE, BOB]),
     "timeline_seen_by_alice": [list(m) for m in EXCHANGE],
     "timeline_seen_by_bob": [list(m) for m in EXCHANGE],
+    # A second device of B: its initial /sync with a timeline limit of 3.
+    "fresh_login": {
+        "timeline": [list(m) for m in EXCHANGE[1:]],
+        "limited": True,
+        "room_name": "interop",
+    },
     "typing_seen_by_bob": [ALICE],
     "typing_stopped_seen_by_bob": [],
     "receipt_seen_by_alice": {"user": BOB, "type": "m.read", "body": "second from alice"},

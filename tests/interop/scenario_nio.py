@@ -79,6 +79,7 @@ class Syncer:
         self.name = name
         self.since: str | None = None
         self.invites: set[str] = set()
+        self.invite_state: dict[str, list[dict[str, Any]]] = {}
         self.timeline: list[dict[str, Any]] = []
         self.state: list[dict[str, Any]] = []
         self.typing: dict[str, list[str]] = {}
@@ -93,6 +94,8 @@ class Syncer:
         )
         self.since = response.next_batch
         self.invites.update(response.rooms.invite)
+        for room_id, invited in response.rooms.invite.items():
+            self.invite_state[room_id] = [getattr(e, "source", {}) for e in invited.invite_state]
         for room_id, info in response.rooms.join.items():
             self.invites.discard(room_id)
             self.state += [{**e.source, "room_id": room_id} for e in info.state]
@@ -206,7 +209,7 @@ async def run(base_url: str, tag: str) -> tuple[dict[str, Any], list[str]]:
             Party(a, a_id, Syncer(a, ALICE)), Party(b, b_id, Syncer(b, BOB)), tag, observed
         )
         await _room_and_messages(context)
-        for phase in (_typing, _receipts, _history, _relations, _profiles):
+        for phase in (_fresh_login, _typing, _receipts, _history, _relations, _profiles):
             try:
                 await phase(context)
             except ScenarioError as error:
@@ -246,6 +249,14 @@ async def _room_and_messages(context: Context) -> None:
     ok("alice: POST invite", await a.room_invite(room, b_id), RoomInviteResponse)
     await sb.until("the invite", lambda: room in sb.invites)
     observed["invite_seen_by_bob"] = True
+    observed["invite_room_name"] = next(
+        (
+            e.get("content", {}).get("name")
+            for e in sb.invite_state.get(room, [])
+            if e.get("type") == "m.room.name"
+        ),
+        None,
+    )
     ok("bob: POST join", await b.join(room), JoinResponse)
     await sa.until("bob's join", lambda: sa.member_content(room, b_id).get("membership") == "join")
     members = ok("alice: GET joined_members", await a.joined_members(room), JoinedMembersResponse)
@@ -270,6 +281,35 @@ async def _room_and_messages(context: Context) -> None:
 
 async def _wait_for_event(view: Syncer, body: str, event_id: str) -> None:
     await view.until(f"message {body!r}", lambda: view.has_event(event_id))
+
+
+async def _fresh_login(context: Context) -> None:
+    """B logs in on a second device; its first /sync (timeline limit 3) shows the room."""
+    client = AsyncClient(
+        context.alice.client.homeserver,
+        user=username(BOB, context.tag),
+        config=_config(),
+    )
+    try:
+        ok("bob: POST /login (second device)", await client.login(PASSWORD, "nio 2"), LoginResponse)
+        response = ok(
+            "bob: GET /sync (second device, initial)",
+            await client.sync(timeout=0, sync_filter={"room": {"timeline": {"limit": 3}}}),
+            SyncResponse,
+        )
+    finally:
+        await client.close()
+    info = response.rooms.join.get(context.room)
+    if info is None:
+        raise ScenarioError(f"bob: the second device's initial /sync lacks {context.room}")
+    events = [e.source for e in [*info.state, *info.timeline.events]]
+    context.observed["fresh_login"] = {
+        "timeline": _messages([e.source for e in info.timeline.events], context.tag),
+        "limited": info.timeline.limited,
+        "room_name": next(
+            (e["content"].get("name") for e in events if e.get("type") == "m.room.name"), None
+        ),
+    }
 
 
 async def _typing(context: Context) -> None:
