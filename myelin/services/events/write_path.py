@@ -211,15 +211,25 @@ class EventWriter:
     # -- the write path --------------------------------------------------------------------
 
     async def handle_event(
-        self, event: EventView, source: EventSource = EventSource.LOCAL
+        self,
+        event: EventView,
+        source: EventSource = EventSource.LOCAL,
+        state_before: Mapping[tuple[str, str], str] | None = None,
     ) -> WrittenEvent:
         """Authorize, resolve state for, persist and announce ``event`` (under its room's lock).
 
+        ``state_before`` is the state before the event when it cannot be computed from stored
+        prev events (federation: a gap in the DAG filled with ``/state``, or a join's state);
+        its events must be stored (as outliers at least).
         Raise ``EventRejectedError`` for a local event the auth rules reject,
         ``MissingPrerequisiteError`` when an auth or prev event (or its state) is not stored.
         """
+        before = None
+        if state_before is not None:
+            prevs = tuple(dict.fromkeys(event.prev_event_ids))
+            before = StateBefore(prevs, dict(state_before), None, None, {})
         async with self.locks.hold(event.room_id):
-            written = await self._write_locked(event, source, None)
+            written = await self._write_locked(event, source, before)
         await self._notify(written)
         return written
 

@@ -23,8 +23,12 @@ CREATE TABLE federation_outbox (
     PRIMARY KEY (destination, id)
 );
 
--- Per destination: the last transaction ID used (transaction IDs must be unique per
--- origin and destination) and the next outbox id.
+CREATE INDEX federation_outbox_event ON federation_outbox (event_id);
+-- Outbox ids come from this counter (monotonic across destinations: queue order).
+INSERT INTO stream_positions (stream, pos) VALUES ('federation_outbox', 0);
+
+-- Per destination: the last transaction number used (transaction IDs must be unique per
+-- origin and destination, across restarts).
 CREATE TABLE federation_destinations (
     destination TEXT NOT NULL PRIMARY KEY,
     last_txn_id BIGINT NOT NULL DEFAULT 0
