@@ -9,6 +9,7 @@ the transaction's origin for every PDU and EDU.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -174,7 +175,5 @@ class TransactionHandler:
 def _error(
     results: dict[str, dict[str, Any]], pdu: Any, room_version: RoomVersion, message: str
 ) -> None:
-    try:
+    with contextlib.suppress(ProtocolError, KeyError, TypeError, AttributeError):
         results[compute_event_id(pdu, room_version)] = {"error": message}
-    except (ProtocolError, KeyError, TypeError, AttributeError):
-        pass
