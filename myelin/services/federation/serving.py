@@ -10,6 +10,7 @@ does not deny it. Events are served as stored: the PDU JSON as received.
 from collections.abc import Sequence
 from typing import Any
 
+from myelin.clock import Clock
 from myelin.core.errors import UnsupportedRoomVersionError
 from myelin.core.events import EventView
 from myelin.core.identifiers import server_name_of
@@ -25,12 +26,22 @@ MAX_LIMIT = 100
 
 class RoomEventServer:
     def __init__(
-        self, *, server_name: str, events: EventStore, state: StateStore, rooms: RoomStore
+        self,
+        *,
+        server_name: str,
+        events: EventStore,
+        state: StateStore,
+        rooms: RoomStore,
+        clock: Clock,
     ) -> None:
-        self._server_name = server_name
+        self.server_name = server_name
+        self._clock = clock
         self._events = events
         self._state = state
         self._rooms = rooms
+
+    def now_ms(self) -> int:
+        return self._clock.now_ms()
 
     async def room_version(self, room_id: str) -> RoomVersion:
         room = await self._rooms.get_room(room_id)
