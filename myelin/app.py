@@ -27,6 +27,7 @@ from myelin.api.directory import directory_endpoints
 from myelin.api.federation_auth import XMatrixAuth
 from myelin.api.federation_keys import federation_keys_endpoints
 from myelin.api.federation_queries import federation_query_endpoints
+from myelin.api.federation_rooms import federation_room_endpoints
 from myelin.api.federation_version import federation_version_endpoints
 from myelin.api.filters import filter_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
@@ -85,6 +86,12 @@ from myelin.services.directory import Directory
 from myelin.services.e2e_keys import E2EKeyService
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
+from myelin.services.federation.edus import EduHandler
+from myelin.services.federation.membership import FederatedMembership
+from myelin.services.federation.receiver import PduReceiver
+from myelin.services.federation.sender import FederationSender
+from myelin.services.federation.serving import RoomEventServer
+from myelin.services.federation.transactions import TransactionHandler, room_acl_allows
 from myelin.services.federation_auth import FederationRequestVerifier
 from myelin.services.filters import FilterService
 from myelin.services.key_backup import KeyBackupService
@@ -130,6 +137,7 @@ from myelin.storage import Database, PostgresParams, Stores, make_stores, open_p
 from myelin.storage.dehydrated_devices import DehydratedDeviceStore
 from myelin.storage.device_lists import DeviceListStore
 from myelin.storage.e2e_keys import E2EKeyStore
+from myelin.storage.federation_rooms import OutboxStore, ReceivedTransactionStore
 from myelin.storage.key_backup import KeyBackupStore
 from myelin.storage.server_keys import DestinationStore, ServerKeyStore
 from myelin.storage.to_device import ToDeviceStore
@@ -194,8 +202,11 @@ class Homeserver:
     media: MediaRepository | None = None
     federation: FederationClient | None = None
     key_ring: KeyRing | None = None
+    federation_sender: FederationSender | None = None
 
     async def close(self) -> None:
+        if self.federation_sender is not None:
+            await self.federation_sender.close()
         if self.federation is not None:
             await self.federation.close()
         await self.database.close()
@@ -533,6 +544,64 @@ async def open_homeserver(
         *room_keys_endpoints(KeyBackupService(KeyBackupStore(database))),
         *dehydrated_device_endpoints(dehydrated),
     ]
+    # Federation, the room side (helper-19): inbound transactions, serving, joins, sending.
+    fed_receiver = PduReceiver(
+        server_name=config.server_name,
+        client=hs.federation,
+        keys=hs.key_ring,
+        writer=event_writer,
+        events=stores.events,
+    )
+    fed_serving = RoomEventServer(
+        server_name=config.server_name,
+        events=stores.events,
+        state=stores.state,
+        rooms=stores.rooms,
+        clock=clock,
+    )
+
+    async def acl_allows(room_id: str, origin: str) -> bool:
+        return await room_acl_allows(stores.state, stores.events, room_id, origin)
+
+    fed_transactions = TransactionHandler(
+        receiver=fed_receiver,
+        edus=EduHandler(
+            acl_allows,
+            typing=typing,
+            receipts=receipts,
+            presence=presence,
+            to_device=to_device,
+            device_lists=device_lists,
+        ),
+        rooms=stores.rooms,
+        state=stores.state,
+        events=stores.events,
+        received=ReceivedTransactionStore(database),
+        clock=clock,
+    )
+    fed_membership = FederatedMembership(
+        server_name=config.server_name,
+        signing_key=server_keys.signing_key,
+        writer=event_writer,
+        receiver=fed_receiver,
+        serving=fed_serving,
+        keys=hs.key_ring,
+        events=stores.events,
+        state=stores.state,
+    )
+    hs.endpoints += federation_room_endpoints(fed_transactions, fed_serving, fed_membership)
+    hs.federation_sender = FederationSender(
+        server_name=config.server_name,
+        client=hs.federation,
+        outbox=OutboxStore(database),
+        events=stores.events,
+        state=stores.state,
+        backoff=hs.federation.backoff,
+        clock=clock,
+    )
+    if config.federation.enabled:
+        event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
+        await hs.federation_sender.start()
     hs.media = media_repository(config, stores, clock)
     previewer = None
     if config.url_preview_enabled:
