@@ -1,0 +1,1 @@
+"""Durability tests: a real ``myelin run`` process killed with SIGKILL and restarted."""
