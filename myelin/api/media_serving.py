@@ -9,6 +9,7 @@ RFC 6266 / RFC 8187. Files are streamed from the backend in chunks, with single 
 requests (RFC 9110 section 14) answered 206.
 """
 
+import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator
@@ -159,8 +160,10 @@ async def serve_file(
     response.content_length = max(0, end - start + 1)
     await response.prepare(request)
     if file.size:
-        async for chunk in backend.read(file.sha256, start, end - start + 1):
-            await response.write(chunk)
+        # Closed however the write ends (a client that goes away mid-file included).
+        async with contextlib.aclosing(backend.read(file.sha256, start, end - start + 1)) as data:
+            async for chunk in data:
+                await response.write(chunk)
     await response.write_eof()
     return response
 

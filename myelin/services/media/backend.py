@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -66,7 +66,9 @@ class MediaBackend(Protocol):
 
     async def exists(self, sha256: str) -> bool: ...
 
-    def read(self, sha256: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    def read(
+        self, sha256: str, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """The bytes ``offset .. offset+length`` (to the end when ``length`` is None), in
         chunks of at most ``CHUNK_SIZE``."""
         ...
@@ -186,8 +188,9 @@ class LocalMediaBackend:
 
     async def read(
         self, sha256: str, offset: int = 0, length: int | None = None
-    ) -> AsyncIterator[bytes]:
-        file = await asyncio.to_thread(self.path_of(sha256).open, "rb")
+    ) -> AsyncGenerator[bytes, None]:
+        # Opened here rather than in a thread: a cancelled thread would lose the open file.
+        file = self.path_of(sha256).open("rb")
         try:
             if offset:
                 await asyncio.to_thread(file.seek, offset)
