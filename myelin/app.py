@@ -144,6 +144,9 @@ from myelin.storage.to_device import ToDeviceStore
 
 logger = logging.getLogger("myelin")
 
+# Seconds in-flight requests get to finish when the server stops.
+SHUTDOWN_GRACE_S = 3.0
+
 
 async def open_database(config: HomeserverConfig) -> Database:
     """Connect to the configured engine (no migrations)."""
@@ -724,7 +727,12 @@ async def serve(hs: Homeserver, stop: asyncio.Event) -> None:
     runners: list[web.AppRunner] = []
     try:
         for listener in hs.config.listeners:
-            runner = web.AppRunner(listener_app(hs, listener), access_log=None)
+            # Open /sync long-polls would otherwise hold shutdown for their whole timeout;
+            # writes finish in milliseconds, so handlers still running after a few seconds
+            # are long-polls and are cancelled.
+            runner = web.AppRunner(
+                listener_app(hs, listener), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+            )
             await runner.setup()
             runners.append(runner)
             ssl_context = None

@@ -2,13 +2,16 @@
 
 import argparse
 import asyncio
+import contextlib
 import io
+import json
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -341,3 +344,68 @@ def test_run_serves_and_stops_on_signal(tmp_path: Path, signum: int) -> None:
     key_file = data / "localhost.signing.key"
     assert key_file.read_text().startswith("ed25519 a_")
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        result: dict[str, Any] = json.loads(r.read())
+    return result
+
+
+def test_stop_does_not_wait_for_open_sync_long_polls(tmp_path: Path) -> None:
+    """A /sync long-poll in flight must not hold a SIGTERM for its whole timeout."""
+    data = tmp_path / "data"
+    data.mkdir()
+    port = _free_port()
+    config = data / "homeserver.yaml"
+    config.write_text(main_output(["generate-config", "--port", str(port)]))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(
+        _myelin("register-user", "--config", str(config), "--password-stdin", "alice"),
+        input=b"correct horse battery\n",
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    process = subprocess.Popen(
+        _myelin("run", "--data-dir", str(data)),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for_health(port, process)
+        base = f"http://127.0.0.1:{port}/_matrix/client/v3"
+        login = {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": "alice"},
+            "password": "correct horse battery",
+        }
+        headers = {"Authorization": f"Bearer {_post_json(f'{base}/login', login)['access_token']}"}
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{base}/sync", headers=headers), timeout=10
+        ) as r:
+            since = json.loads(r.read())["next_batch"]
+        poll = urllib.request.Request(f"{base}/sync?since={since}&timeout=60000", headers=headers)
+
+        def long_poll() -> None:
+            with contextlib.suppress(OSError), urllib.request.urlopen(poll, timeout=70):
+                pass
+
+        thread = threading.Thread(target=long_poll, daemon=True)
+        thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert time.monotonic() - started < 15
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
