@@ -7,6 +7,7 @@ rate limit it lists lifted, as for Synapse.
 """
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,9 @@ def write_config(data_dir: Path, port: int, engine: Engine) -> Path:
     config = yaml.safe_load(generated)
     config = ratelimits.lift(config)
     config["database"] = database_section(engine, data_dir)
+    # The messaging scenarios register their users through shared-secret registration, as they
+    # do on Synapse (whose generated configuration has a secret already).
+    config.setdefault("registration_shared_secret", secrets.token_hex(32))
     for listener in config["listeners"]:
         listener["bind_addresses"] = ["127.0.0.1"]
     path = data_dir / "homeserver.yaml"

@@ -25,9 +25,10 @@ from pathlib import Path
 from types import FrameType
 
 from bench import measure, myelin, postgres, synapse
+from bench.messaging import ALL_SCENARIOS
 from bench.report import ServerRun, comparison_rows, engine_section, machine, merge_results
 from bench.report import text_table as render_text
-from bench.scenarios import MIB, SCENARIOS, BenchOptions, Figure
+from bench.scenarios import MIB, BenchOptions, Figure, Scenario
 from bench.server import Engine, ServerHandle, free_port, stop
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +79,11 @@ def _exit_note(handle: ServerHandle) -> None:
 
 
 async def bench_server(
-    kind: str, scratch: Path, engine_kind: str, options: BenchOptions
+    kind: str,
+    scratch: Path,
+    engine_kind: str,
+    options: BenchOptions,
+    scenarios: list[Scenario] = ALL_SCENARIOS,
 ) -> ServerRun:
     """Every figure of one server, on a data directory and database of its own."""
     data_dir = scratch / f"{engine_kind}-{kind}"
@@ -101,7 +106,7 @@ async def bench_server(
         try:
             figures += await _idle(handle, options.idle_seconds)
             _check_loopback(handle)
-            for scenario in SCENARIOS:
+            for scenario in scenarios:
                 _log(f"{kind}: {scenario.__name__}")
                 figures += await scenario(handle, options)
                 _check_loopback(handle)
@@ -148,12 +153,17 @@ async def main_async(args: argparse.Namespace) -> int:
         time_cap=args.time_cap,
         warmup=args.warmup,
         idle_seconds=args.idle_seconds,
+        senders=args.senders,
+        messages=args.messages,
+        sync_rounds=args.sync_rounds,
+        many_rooms=args.many_rooms,
     )
+    scenarios = [s for s in ALL_SCENARIOS if not args.only or args.only in s.__name__]
     synapse_version = synapse.ensure_installed(scratch)
     _log(f"Synapse {synapse_version} ready in {scratch / 'synapse-venv'}")
     runs: dict[str, ServerRun] = {}
     for kind in SERVERS:
-        runs[kind] = await bench_server(kind, scratch, args.engine, options)
+        runs[kind] = await bench_server(kind, scratch, args.engine, options, scenarios)
     runs["myelin"].version += f" (commit {_git_commit()})"
     # Synapse's own version string names the git commit of the directory it is installed in,
     # which is this checkout; the package version is the one that means something.
@@ -204,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-cap", type=float, default=30.0, help="seconds per endpoint")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
     parser.add_argument("--idle-seconds", type=float, default=5.0)
+    parser.add_argument("--senders", type=int, default=16, help="users sending into one room")
+    parser.add_argument("--messages", type=int, default=3000, help="messages sent in all")
+    parser.add_argument("--sync-rounds", type=int, default=200, help="/sync wake-up rounds")
+    parser.add_argument("--many-rooms", type=int, default=200, help="rooms for initial /sync")
+    parser.add_argument(
+        "--only", default="", help="run only the scenarios whose name contains this"
+    )
     parser.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH)
     parser.add_argument(
         "--results", type=Path, default=DEFAULT_RESULTS, help="the Markdown file to update"
@@ -225,7 +242,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("requests", "concurrency", "warmup"):
+    for name in (
+        "requests",
+        "concurrency",
+        "warmup",
+        "senders",
+        "messages",
+        "sync_rounds",
+        "many_rooms",
+    ):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             build_parser().error(f"--{name} is too small")
     if args.time_cap <= 0 or args.idle_seconds < 0:

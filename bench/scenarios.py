@@ -34,6 +34,13 @@ class BenchOptions:
     time_cap: float = 30.0
     warmup: int = 200
     idle_seconds: float = 5.0
+    # The messaging scenarios (bench/messaging.py).
+    senders: int = 16
+    messages: int = 3000
+    sync_rounds: int = 200
+    many_rooms: int = 200
+    messages_per_room: int = 3
+    sync_repeats: int = 5
 
 
 Scenario = Callable[[ServerHandle, BenchOptions], Awaitable[list[Figure]]]
