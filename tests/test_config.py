@@ -61,7 +61,10 @@ def test_port_error_names_the_key_and_the_fix() -> None:
         (_minimal(public_baseurl="ftp://x"), "public_baseurl: expected an http:// or https://"),
         (_minimal(listeners=[{"port": 80, "type": "ftp"}]), "listeners[0].type: expected one of"),
         (_minimal(listeners=[{"port": 80, "prot": 1}]), "listeners[0].prot: unknown option"),
-        (_minimal(listeners=[{"port": 80, "tls": True}]), "tls_certificate_path: a listener has tls"),
+        (
+            _minimal(listeners=[{"port": 80, "tls": True}]),
+            "tls_certificate_path: a listener has tls",
+        ),
         (
             _minimal(listeners=[{"port": 80, "resources": [{"names": ["clients"]}]}]),
             "listeners[0].resources[0].names: unknown resource name 'clients'",
