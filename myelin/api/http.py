@@ -33,6 +33,8 @@ access_log = logging.getLogger("myelin.access")
 error_log = logging.getLogger("myelin.api")
 ratelimit_log = logging.getLogger("myelin.ratelimit")
 
+CLIENT_PREFIX = "/_matrix/client"
+
 # The CORS headers the spec recommends on every response ("Web Browser Clients").
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -297,4 +299,15 @@ def build_web_app(
         app.router.add_route(
             endpoint.method, endpoint.path, _route_handler(endpoint, authenticator, limits)
         )
+    # Matching Synapse (the spec has only v3 now): every Client-Server v3 endpoint also answers
+    # under the r0 prefix of the spec's r0.x releases, which clients still use for nearly every
+    # request (Hydrogen does). An endpoint declared under r0 itself keeps its own route.
+    for endpoint in endpoints:
+        legacy = endpoint.path.replace(f"{CLIENT_PREFIX}/v3/", f"{CLIENT_PREFIX}/r0/", 1)
+        route = (endpoint.method, legacy)
+        if endpoint.resource in resources and legacy != endpoint.path and route not in seen:
+            seen.add(route)
+            app.router.add_route(
+                endpoint.method, legacy, _route_handler(endpoint, authenticator, limits)
+            )
     return app
