@@ -303,7 +303,7 @@ class HomeserverConfig:
     media_upload_limits: tuple[media.MediaUploadLimitConfig, ...] = (
         media.media_upload_limits_option()
     )
-    media_retention: media.MediaRetentionConfig | None = media.media_retention_option()
+    media_retention: media.MediaRetentionConfig | None = media.media_retention_option()  # noqa: RUF009
     url_preview_enabled: bool = media.url_preview_enabled_option()
     url_preview_ip_range_blacklist: tuple[str, ...] = media.url_preview_ip_range_blacklist_option()
     url_preview_ip_range_whitelist: tuple[str, ...] = media.url_preview_ip_range_whitelist_option()
