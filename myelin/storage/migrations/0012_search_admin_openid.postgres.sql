@@ -1,6 +1,6 @@
--- Myelin schema version 11: server-side search, account locking and suspension, OpenID tokens
+-- Myelin schema version 12: server-side search, account locking and suspension, OpenID tokens
 -- (ENGINE DIFFERENCE: this file exists once per engine because the full-text index is SQLite
--- FTS5 here and a tsvector column with a GIN index on PostgreSQL).
+-- FTS5 there and a tsvector column with a GIN index here).
 
 -- "Account locking" and "Account suspension" (spec v1.18 admin endpoints).
 ALTER TABLE users ADD COLUMN locked BOOLEAN NOT NULL DEFAULT FALSE;
@@ -15,12 +15,13 @@ CREATE TABLE openid_tokens (
 CREATE INDEX openid_tokens_expiry ON openid_tokens (expires_ts);
 
 -- "Server Side Search": one row per (event, searchable key: content.body, content.name,
--- content.topic), written in the transaction that persists the event. The other columns are
--- UNINDEXED copies used to restrict and join the matches.
-CREATE VIRTUAL TABLE event_search USING fts5 (
-    value,
-    event_id UNINDEXED,
-    room_id UNINDEXED,
-    key UNINDEXED,
-    tokenize = 'unicode61 remove_diacritics 2'
+-- content.topic), written in the transaction that persists the event.
+CREATE TABLE event_search (
+    event_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    vector TSVECTOR NOT NULL,
+    PRIMARY KEY (event_id, key)
 );
+CREATE INDEX event_search_vector ON event_search USING GIN (vector);
+CREATE INDEX event_search_room ON event_search (room_id);
