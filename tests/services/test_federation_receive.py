@@ -14,7 +14,9 @@ from myelin.core.room_versions import RoomVersion
 from myelin.core.signing import SigningKey, VerifyKey
 from myelin.services.events import EventTemplate, build_event
 from myelin.services.federation.edus import EduHandler
+from myelin.services.federation.membership import FederatedMembership
 from myelin.services.federation.receiver import PduReceiver
+from myelin.services.federation.serving import RoomEventServer
 from myelin.services.federation.transactions import TransactionHandler
 from myelin.services.rooms import CreateRoomRequest
 from myelin.storage import Database
@@ -410,3 +412,52 @@ async def test_too_many_pdus_is_refused(harness: Harness) -> None:
     with pytest.raises(MatrixError) as info:
         await harness.handler.on_send(REMOTE, "big", {"pdus": [{}] * 51})
     assert info.value.status == 400
+
+
+# Joining Rooms (``send_join`` v2): the response names the state "state" (``/state`` calls it
+# "pdus"), the create event in it; Synapse refuses a join without ("No create event in state").
+async def test_send_join_answers_state_and_auth_chain(harness: Harness) -> None:
+    services = harness.services
+    room_id = await harness.setup_room()
+    serving = RoomEventServer(
+        server_name=SERVER,
+        events=services.stores.events,
+        state=services.stores.state,
+        rooms=services.stores.rooms,
+        clock=services.clock,
+    )
+    membership = FederatedMembership(
+        server_name=SERVER,
+        signing_key=SIGNING_KEY,
+        writer=services.writer,
+        receiver=PduReceiver(
+            server_name=SERVER,
+            client=harness.remote,
+            keys=Keys(),
+            writer=services.writer,
+            events=services.stores.events,
+        ),
+        serving=serving,
+        keys=Keys(),
+        events=services.stores.events,
+        state=services.stores.state,
+    )
+    answer = await membership.make_membership(
+        REMOTE, room_id, BOB, "join", [harness.version.identifier]
+    )
+    template = answer["event"]
+    join = await harness.remote_event(
+        room_id,
+        EventTemplate("m.room.member", BOB, template["content"], state_key=BOB),
+        template["prev_events"],
+        template["auth_events"],
+    )
+    response = await membership.send_membership(REMOTE, room_id, join.event_id, join.json, "join")
+    assert "pdus" not in response
+    state_types = {(e["type"], e["state_key"]) for e in response["state"]}
+    assert ("m.room.create", "") in state_types
+    assert ("m.room.member", BOB) not in state_types  # the state before the join
+    assert response["event"]["state_key"] == BOB
+    assert isinstance(response["auth_chain"], list)
+    assert response["origin"] == SERVER
+    assert sorted(response["servers_in_room"]) == sorted({SERVER, REMOTE})

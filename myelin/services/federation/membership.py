@@ -150,7 +150,9 @@ class FederatedMembership:
         if membership != "join":
             return {}
         state = await self._serving.state_ids_before(room_id, event_id, version)
-        response = await self._serving.state_response(list(state.values()), version)
+        served = await self._serving.state_response(list(state.values()), version)
+        # The send_join response names the state "state" (``/state`` calls it "pdus").
+        response = {"state": served["pdus"], "auth_chain": served["auth_chain"]}
         response.update(
             {
                 "origin": self._server_name,
