@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
+from myelin.config import extras, media
 from myelin.config import federation as fedconf
-from myelin.config import media
 from myelin.config.ratelimiting import (
     DEFAULT_MAX_REQUEST_SIZE,
     RatelimitingConfig,
@@ -393,6 +393,14 @@ class HomeserverConfig:
         check=lambda v: "m.homeserver is set from public_baseurl" if "m.homeserver" in v else None,
         example={"org.example.app": {"url": "https://app.example.org"}},
     )
+    # /.well-known/matrix/support and the TURN keys (myelin.config.extras).
+    support: Mapping[str, Any] | None = extras.support_option()
+    turn_uris: tuple[str, ...] = extras.turn_uris_option()
+    turn_shared_secret: str | None = extras.turn_shared_secret_option()
+    turn_username: str | None = extras.turn_username_option()
+    turn_password: str | None = extras.turn_password_option()
+    turn_user_lifetime: int = extras.turn_user_lifetime_option()
+    turn_allow_guests: bool = extras.turn_allow_guests_option()
     logging: LoggingConfig = option(default_factory=LoggingConfig, doc="Logging.")  # noqa: RUF009 (option() is a field())
     presence: PresenceConfig = option(  # noqa: RUF009 (option() is a field())
         default_factory=PresenceConfig, doc="Presence."
