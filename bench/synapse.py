@@ -141,7 +141,9 @@ def patch_log_config(log_config: dict[str, Any], log_file: Path) -> dict[str, An
     return patched
 
 
-def write_config(scratch: Path, data_dir: Path, port: int, engine: Engine) -> Path:
+def write_config(
+    scratch: Path, data_dir: Path, port: int, engine: Engine, server_name: str = SERVER_NAME
+) -> Path:
     """Run ``--generate-config`` in ``data_dir`` and patch its output; the config path."""
     data_dir.mkdir(parents=True, exist_ok=True)
     config_path = data_dir / "homeserver.yaml"
@@ -151,7 +153,7 @@ def write_config(scratch: Path, data_dir: Path, port: int, engine: Engine) -> Pa
             "-m",
             "synapse.app.homeserver",
             "--server-name",
-            SERVER_NAME,
+            server_name,
             "--config-path",
             str(config_path),
             "--generate-config",

@@ -13,8 +13,10 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -30,7 +32,7 @@ SERVER_NAME = "interop-myelin.test"
 # a client's abandoned 30 s /sync long-poll must not hold every test's teardown.
 STOP_GRACE_SECONDS = 5.0
 
-__all__ = ["ServerHandle", "start_myelin", "start_synapse", "stop"]
+__all__ = ["ServerHandle", "restart", "start_myelin", "start_synapse", "stop"]
 
 
 async def stop(handle: ServerHandle) -> None:
@@ -48,10 +50,17 @@ async def stop(handle: ServerHandle) -> None:
     await server.stop(handle)
 
 
-def _myelin_config(data_dir: Path, port: int, database_yaml: dict[str, Any]) -> Path:
-    """A minimal Myelin configuration: loopback listener, registration open, limits off."""
+def _myelin_config(
+    data_dir: Path,
+    port: int,
+    database_yaml: dict[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    extra_listeners: Sequence[Mapping[str, Any]] = (),
+) -> Path:
+    """A minimal Myelin configuration: loopback listener, registration open, limits off;
+    ``overrides`` replace top-level options, ``extra_listeners`` follow the client one."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = {
+    config: dict[str, Any] = {
         "server_name": SERVER_NAME,
         "listeners": [
             {
@@ -67,15 +76,24 @@ def _myelin_config(data_dir: Path, port: int, database_yaml: dict[str, Any]) -> 
         "ratelimiting": {"enabled": False},
         "bcrypt_rounds": 4,
     }
+    config["listeners"].extend(dict(listener) for listener in extra_listeners)
+    config.update(overrides or {})
     path = data_dir / "homeserver.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
 
 
-async def start_myelin(data_dir: Path, database_yaml: dict[str, Any]) -> ServerHandle:
-    """A fresh Myelin of this checkout on the database ``database_yaml`` names."""
+async def start_myelin(
+    data_dir: Path,
+    database_yaml: dict[str, Any],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    extra_listeners: Sequence[Mapping[str, Any]] = (),
+) -> ServerHandle:
+    """A fresh Myelin of this checkout on the database ``database_yaml`` names (with the
+    options of ``_myelin_config``); ``base_url`` is its plain-HTTP client listener."""
     port = free_port()
-    config_path = _myelin_config(data_dir, port, database_yaml)
+    config_path = _myelin_config(data_dir, port, database_yaml, overrides, extra_listeners)
     # The engine only labels the handle; the database is the caller's (tests/conftest.py).
     return await launch(
         name="Myelin",
@@ -100,8 +118,14 @@ def _synapse_env() -> dict[str, str]:
     return env
 
 
-def _open_registration(config_path: Path) -> None:
+def _open_registration(
+    config_path: Path,
+    overrides: Mapping[str, Any] | None = None,
+    extra_listeners: Sequence[Mapping[str, Any]] = (),
+) -> None:
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["listeners"].extend(dict(listener) for listener in extra_listeners)
+    config.update(overrides or {})
     config["enable_registration"] = True
     # Synapse refuses open registration without e-mail/captcha/token unless told so.
     config["enable_registration_without_verification"] = True
@@ -109,13 +133,21 @@ def _open_registration(config_path: Path) -> None:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-async def start_synapse(data_dir: Path) -> ServerHandle:
-    """A fresh Synapse from PyPI on SQLite, installed into the scratch venv when missing."""
+async def start_synapse(
+    data_dir: Path,
+    *,
+    server_name: str = synapse.SERVER_NAME,
+    overrides: Mapping[str, Any] | None = None,
+    extra_listeners: Sequence[Mapping[str, Any]] = (),
+) -> ServerHandle:
+    """A fresh Synapse from PyPI on SQLite, installed into the scratch venv when missing;
+    ``overrides`` replace top-level options, ``extra_listeners`` follow the plain-HTTP one
+    (``base_url``)."""
     synapse.ensure_installed(SCRATCH)
     port = free_port()
     engine = Engine(kind="sqlite")
-    config_path = synapse.write_config(SCRATCH, data_dir, port, engine)
-    _open_registration(config_path)
+    config_path = synapse.write_config(SCRATCH, data_dir, port, engine, server_name)
+    _open_registration(config_path, overrides, extra_listeners)
     return await launch(
         name="Synapse",
         command=[
@@ -130,4 +162,19 @@ async def start_synapse(data_dir: Path) -> ServerHandle:
         log_path=data_dir / "stdout.log",
         port=port,
         engine=engine,
+    )
+
+
+async def restart(handle: ServerHandle) -> ServerHandle:
+    """Start a stopped server again: the same command, data and client port."""
+    port = urlsplit(handle.base_url).port
+    assert port is not None
+    return await launch(
+        name=handle.name,
+        command=handle.command,
+        env=handle.env,
+        data_dir=handle.data_dir,
+        log_path=handle.log_path,
+        port=port,
+        engine=handle.engine,
     )
