@@ -64,6 +64,7 @@ from myelin.api.user_directory import user_directory_endpoints
 from myelin.api.wellknown import wellknown_endpoints
 from myelin.clock import Clock, SystemClock
 from myelin.config import HomeserverConfig, ListenerConfig
+from myelin.core.events import EventView
 from myelin.core.server_acl import AccessControl
 from myelin.core.signing import VerifyKey
 from myelin.federation.backoff import BackoffPolicy, DestinationBackoff
@@ -87,8 +88,10 @@ from myelin.services.e2e_keys import E2EKeyService
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
 from myelin.services.federation.edus import EduHandler
+from myelin.services.federation.invites import FederatedInvites
 from myelin.services.federation.membership import FederatedMembership
 from myelin.services.federation.receiver import PduReceiver
+from myelin.services.federation.remote_rooms import RemoteRooms
 from myelin.services.federation.sender import FederationSender
 from myelin.services.federation.serving import RoomEventServer
 from myelin.services.federation.transactions import TransactionHandler, room_acl_allows
@@ -137,7 +140,11 @@ from myelin.storage import Database, PostgresParams, Stores, make_stores, open_p
 from myelin.storage.dehydrated_devices import DehydratedDeviceStore
 from myelin.storage.device_lists import DeviceListStore
 from myelin.storage.e2e_keys import E2EKeyStore
-from myelin.storage.federation_rooms import OutboxStore, ReceivedTransactionStore
+from myelin.storage.federation_rooms import (
+    ForwardExtremityStore,
+    OutboxStore,
+    ReceivedTransactionStore,
+)
 from myelin.storage.key_backup import KeyBackupStore
 from myelin.storage.server_keys import DestinationStore, ServerKeyStore
 from myelin.storage.to_device import ToDeviceStore
@@ -592,7 +599,33 @@ async def open_homeserver(
         events=stores.events,
         state=stores.state,
     )
-    hs.endpoints += federation_room_endpoints(fed_transactions, fed_serving, fed_membership)
+    # Our users in rooms of other servers (helper-24): joins, leaves, knocks, invites.
+    remote_rooms = RemoteRooms(
+        server_name=config.server_name,
+        signing_key=server_keys.signing_key,
+        client=hs.federation,
+        writer=event_writer,
+        receiver=fed_receiver,
+        keys=hs.key_ring,
+        events=stores.events,
+        state=stores.state,
+        rooms=stores.rooms,
+        extremities=ForwardExtremityStore(database),
+        profiles=stores.users,
+        clock=clock,
+    )
+    fed_invites = FederatedInvites(
+        server_name=config.server_name,
+        signing_key=server_keys.signing_key,
+        remote=remote_rooms,
+        writer=event_writer,
+        events=stores.events,
+        state=stores.state,
+        signatures=hs.key_ring,
+    )
+    hs.endpoints += federation_room_endpoints(
+        fed_transactions, fed_serving, fed_membership, fed_invites
+    )
     hs.federation_sender = FederationSender(
         server_name=config.server_name,
         client=hs.federation,
@@ -603,6 +636,14 @@ async def open_homeserver(
         clock=clock,
     )
     if config.federation.enabled:
+        room_actions.use_federation(remote_rooms, fed_invites)
+        fed_sender = hs.federation_sender
+
+        async def broadcast(event: EventView, origin: str) -> None:
+            servers = await fed_sender.destinations_for_room(event.room_id)
+            await fed_sender.send_pdu(event.event_id, [s for s in servers if s != origin])
+
+        fed_membership.broadcast = broadcast
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
     hs.media = media_repository(config, stores, clock)

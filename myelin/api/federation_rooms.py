@@ -2,7 +2,8 @@
 (``PUT /send/{txnId}``), "Retrieving events" (``/event``, ``/state``, ``/state_ids``,
 ``/event_auth``), "Backfilling and retrieving missing events" (``/backfill``,
 ``/get_missing_events``), "Joining Rooms" (``make_join``, ``send_join`` v2) and "Leaving Rooms"
-(``make_leave``, ``send_leave`` v2)).
+(``make_leave``, ``send_leave`` v2), "Knocking upon a room" (``make_knock``, ``send_knock``)
+and "Inviting to a room" (``PUT /invite`` v2)).
 
 Every endpoint is authenticated with ``X-Matrix``; the origin is the requester's server name.
 """
@@ -12,6 +13,7 @@ from aiohttp import web
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
 from myelin.services.errors import MatrixError
+from myelin.services.federation.invites import FederatedInvites
 from myelin.services.federation.membership import FederatedMembership
 from myelin.services.federation.serving import RoomEventServer
 from myelin.services.federation.transactions import TransactionHandler
@@ -45,7 +47,10 @@ def _int_param(value: str | None, name: str, default: int) -> int:
 
 
 def federation_room_endpoints(
-    transactions: TransactionHandler, serving: RoomEventServer, membership: FederatedMembership
+    transactions: TransactionHandler,
+    serving: RoomEventServer,
+    membership: FederatedMembership,
+    invites: FederatedInvites | None = None,
 ) -> list[Endpoint]:
     async def send_transaction(ctx: Context) -> web.StreamResponse:
         body = await json_object_body(ctx.request)
@@ -138,6 +143,35 @@ def federation_room_endpoints(
             )
         )
 
+    async def make_knock(ctx: Context) -> web.StreamResponse:
+        info = ctx.request.match_info
+        versions = ctx.request.query.getall("ver", [])
+        if not versions:
+            raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: ver")
+        return json_response(
+            await membership.make_membership(
+                _origin(ctx), info["roomId"], info["userId"], "knock", versions
+            )
+        )
+
+    async def send_knock(ctx: Context) -> web.StreamResponse:
+        info = ctx.request.match_info
+        body = await json_object_body(ctx.request)
+        return json_response(
+            await membership.send_membership(
+                _origin(ctx), info["roomId"], info["eventId"], body, "knock"
+            )
+        )
+
+    async def invite(ctx: Context) -> web.StreamResponse:
+        if invites is None:
+            raise MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request")
+        info = ctx.request.match_info
+        body = await json_object_body(ctx.request)
+        return json_response(
+            await invites.on_invite(_origin(ctx), info["roomId"], info["eventId"], body)
+        )
+
     routes = [
         ("send", "PUT", f"{V1}/send/{{txnId}}", send_transaction),
         ("event", "GET", f"{V1}/event/{{eventId}}", get_event),
@@ -150,6 +184,9 @@ def federation_room_endpoints(
         ("send_join", "PUT", f"{V2}/send_join/{{roomId}}/{{eventId}}", send_join),
         ("make_leave", "GET", f"{V1}/make_leave/{{roomId}}/{{userId}}", make_leave),
         ("send_leave", "PUT", f"{V2}/send_leave/{{roomId}}/{{eventId}}", send_leave),
+        ("make_knock", "GET", f"{V1}/make_knock/{{roomId}}/{{userId}}", make_knock),
+        ("send_knock", "PUT", f"{V1}/send_knock/{{roomId}}/{{eventId}}", send_knock),
+        ("invite", "PUT", f"{V2}/invite/{{roomId}}/{{eventId}}", invite),
     ]
     return [
         Endpoint(f"federation.{name}", method, path, "federation", handler, _X, FEDERATION)

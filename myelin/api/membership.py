@@ -8,6 +8,8 @@ from aiohttp import web
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, Handler, body_field, json_object_body, json_response
 from myelin.api.login import CLIENT_V3, requester_ids
+from myelin.core.identifiers import is_valid_server_name
+from myelin.services.errors import MatrixError
 from myelin.services.ratelimit import INVITES_PER_USER, JOINS_LOCAL
 from myelin.services.room_actions import RoomActions
 from myelin.services.room_reads import RoomReads
@@ -21,20 +23,32 @@ async def _optional_body(ctx: Context) -> dict[str, object]:
     return await json_object_body(ctx.request) if raw.strip() else {}
 
 
+def _via(ctx: Context) -> list[str]:
+    """The ``via`` servers of a join or knock (and the deprecated ``server_name``)."""
+    query = ctx.request.query
+    servers = [*query.getall("via", []), *query.getall("server_name", [])]
+    for server in servers:
+        if not is_valid_server_name(server):
+            raise MatrixError(400, "M_INVALID_PARAM", f"invalid server name {server!r}")
+    return servers
+
+
 def membership_endpoints(actions: RoomActions, reads: RoomReads) -> list[Endpoint]:
     async def join(ctx: Context) -> web.StreamResponse:
         user_id, _ = requester_ids(ctx)
         body = await _optional_body(ctx)
         reason = body_field(body, "reason", str, required=False)
         target = ctx.request.match_info.get("roomIdOrAlias") or ctx.request.match_info["roomId"]
-        room_id = await actions.join(user_id, target, reason)
+        via = _via(ctx) if "roomIdOrAlias" in ctx.request.match_info else []
+        room_id = await actions.join(user_id, target, reason, via)
         return json_response({"room_id": room_id})
 
     async def knock(ctx: Context) -> web.StreamResponse:
         user_id, _ = requester_ids(ctx)
         body = await _optional_body(ctx)
         reason = body_field(body, "reason", str, required=False)
-        room_id = await actions.knock(user_id, ctx.request.match_info["roomIdOrAlias"], reason)
+        target = ctx.request.match_info["roomIdOrAlias"]
+        room_id = await actions.knock(user_id, target, reason, _via(ctx))
         return json_response({"room_id": room_id})
 
     async def leave(ctx: Context) -> web.StreamResponse:

@@ -8,16 +8,18 @@ concurrent retries cannot both send.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from myelin.clock import Clock
 from myelin.core.errors import InvalidIdentifierError
 from myelin.core.events import EventView
-from myelin.core.identifiers import RoomAlias, RoomID
+from myelin.core.identifiers import RoomAlias, RoomID, server_name_of
 from myelin.core.power_levels import power_level_value, user_power_level
 from myelin.services.errors import MatrixError
 from myelin.services.events import EventService, EventTemplate, WrittenEvent
+from myelin.services.federation.invites import FederatedInvites
+from myelin.services.federation.remote_rooms import RemoteRooms, candidate_servers
 from myelin.services.visibility import content_of
 from myelin.storage import EventStore, RoomReadStore, RoomStore, StateStore
 
@@ -34,7 +36,13 @@ class RoomActions:
         rooms: RoomStore,
         reads: RoomReadStore,
         clock: Clock,
+        remote: RemoteRooms | None = None,
+        invites: FederatedInvites | None = None,
     ) -> None:
+        # Rooms of other servers (joins, leaves, knocks, invites over federation); None
+        # when federation is off.
+        self._remote = remote
+        self._invites = invites
         self._events = events
         self._event_store = event_store
         self._state = state
@@ -42,6 +50,12 @@ class RoomActions:
         self._reads = reads
         self._clock = clock
         self._txn_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    def use_federation(self, remote: RemoteRooms, invites: FederatedInvites) -> None:
+        """Reach rooms of other servers (set by the composition root once federation is
+        built)."""
+        self._remote = remote
+        self._invites = invites
 
     async def with_txn(
         self,
@@ -177,9 +191,43 @@ class RoomActions:
             # Joining rooms of other servers needs federation (make_join/send_join).
             raise MatrixError(404, "M_NOT_FOUND", f"No known servers for room {room_id}")
 
-    async def join(self, user_id: str, room_id_or_alias: str, reason: str | None) -> str:
-        """``POST /join/{roomIdOrAlias}`` and ``POST /rooms/{roomId}/join``."""
-        room_id = await self.resolve_room(room_id_or_alias)
+    async def _resolve_for_joining(self, room_id_or_alias: str) -> tuple[str, list[str]]:
+        """The room ID and, for an alias of another server, the servers it names."""
+        if self._remote is not None and room_id_or_alias.startswith("#"):
+            try:
+                alias = RoomAlias.parse(room_id_or_alias)
+            except InvalidIdentifierError as e:
+                raise MatrixError(400, "M_INVALID_PARAM", f"invalid room alias: {e}") from e
+            if str(alias.server_name) != self._remote.server_name:
+                return await self._remote.resolve_alias(room_id_or_alias)
+        return await self.resolve_room(room_id_or_alias), []
+
+    async def _remote_servers(
+        self, user_id: str, room_id: str, via: Sequence[str]
+    ) -> list[str] | None:
+        """The servers to go through when this server is not in the room (None when it is,
+        or when nobody else can be asked): ``via``, then the server of whoever invited the
+        user, then the room ID's server."""
+        if self._remote is None or await self._remote.is_resident(room_id):
+            return None
+        extra: list[str] = []
+        own = await self._remote.own_membership_event(room_id, user_id)
+        if own is not None and own.membership in ("invite", "knock"):
+            extra.append(server_name_of(own.sender))
+        servers = candidate_servers(self._remote.server_name, room_id, via, extra)
+        return servers or None
+
+    async def join(
+        self, user_id: str, room_id_or_alias: str, reason: str | None, via: Sequence[str] = ()
+    ) -> str:
+        """``POST /join/{roomIdOrAlias}`` and ``POST /rooms/{roomId}/join``; a room this
+        server is not in is joined through one of ``via`` (or the alias's servers)."""
+        room_id, alias_servers = await self._resolve_for_joining(room_id_or_alias)
+        servers = await self._remote_servers(user_id, room_id, [*via, *alias_servers])
+        if servers is not None and self._remote is not None:
+            await self._remote.join(user_id, room_id, servers, reason)
+            await self._reads.unforget_room(user_id, room_id)
+            return room_id
         await self._known_room(room_id)
         membership = await self._events.current_membership(room_id, user_id)
         if membership != "join":
@@ -187,9 +235,15 @@ class RoomActions:
         await self._reads.unforget_room(user_id, room_id)
         return room_id
 
-    async def knock(self, user_id: str, room_id_or_alias: str, reason: str | None) -> str:
+    async def knock(
+        self, user_id: str, room_id_or_alias: str, reason: str | None, via: Sequence[str] = ()
+    ) -> str:
         """``POST /knock/{roomIdOrAlias}``."""
-        room_id = await self.resolve_room(room_id_or_alias)
+        room_id, alias_servers = await self._resolve_for_joining(room_id_or_alias)
+        servers = await self._remote_servers(user_id, room_id, [*via, *alias_servers])
+        if servers is not None and self._remote is not None:
+            await self._remote.knock(user_id, room_id, servers, reason)
+            return room_id
         await self._known_room(room_id)
         room_version = await self._events.room_version(room_id)
         if not room_version.knock:
@@ -213,7 +267,36 @@ class RoomActions:
                 if current is None:
                     raise MatrixError(403, "M_FORBIDDEN", "You are not in this room")
                 return
+            servers = await self._remote_servers(sender, room_id, [])
+            if current in ("invite", "knock") and servers is not None and self._remote:
+                # Rejecting an invite (or rescinding a knock) of a room we are not in.
+                await self._remote.leave(sender, room_id, servers, reason)
+                return
+        if action == "invite" and self._invites is not None and self._is_remote(target):
+            await self._invite_remote(sender, target, room_id, reason)
+            return
         await self._events.update_membership(sender, target, room_id, action, reason)
+
+    def _is_remote(self, user_id: str) -> bool:
+        try:
+            return self._remote is not None and server_name_of(user_id) != self._remote.server_name
+        except ValueError as e:
+            raise MatrixError(400, "M_INVALID_PARAM", "invalid user ID") from e
+
+    async def _invite_remote(
+        self, sender: str, target: str, room_id: str, reason: str | None
+    ) -> None:
+        assert self._invites is not None
+        current = await self._events.current_membership(room_id, target)
+        if current == "join":
+            raise MatrixError(403, "M_FORBIDDEN", f"{target} is already in the room")
+        if current == "ban":
+            raise MatrixError(403, "M_FORBIDDEN", f"{target} is banned from the room")
+        content: dict[str, Any] = {"membership": "invite"}
+        if reason is not None:
+            content["reason"] = reason
+        version = await self._events.room_version(room_id)
+        await self._invites.invite(room_id, version, sender, target, content)
 
     async def forget(self, user_id: str, room_id: str) -> None:
         """``POST /rooms/{roomId}/forget``: only rooms the user is not in (400 otherwise)."""

@@ -141,3 +141,23 @@ class OutboxStore:
                 destination,
             )
         return int(value)
+
+
+class ForwardExtremityStore:
+    """Forward extremities this server must forget when it is not (or no longer) in a room:
+    an out-of-band membership (an invite, knock or rejection received or made without the
+    room's DAG) is no extremity, and a server re-joining a room over federation builds on the
+    events the resident server gave, not on stale ones of a past membership."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def clear(self, room_id: str) -> None:
+        await self._db.execute("DELETE FROM forward_extremities WHERE room_id = $1", room_id)
+
+    async def drop(self, room_id: str, event_id: str) -> None:
+        await self._db.execute(
+            "DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2",
+            room_id,
+            event_id,
+        )

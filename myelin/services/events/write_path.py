@@ -380,6 +380,11 @@ class EventWriter:
         parent_state = {} if parent is None else await self._state.get_state_map(parent)
         return NewStateGroup(parent, compute_delta(parent_state, resolved))
 
+    async def notify_written(self, written: WrittenEvent) -> None:
+        """Run the after-persist hooks and notify for an event persisted outside the write
+        path (an out-of-band membership of federation)."""
+        await self._notify(written)
+
     async def _notify(self, written: WrittenEvent) -> None:
         if written.rejected_reason is not None or written.soft_failed:
             return

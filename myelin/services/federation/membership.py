@@ -1,17 +1,20 @@
 """Other servers' users joining and leaving our rooms (spec: Server-Server API, "Joining
 Rooms" (``make_join``, ``send_join`` v2, restricted rooms), "Leaving Rooms (Rejecting
-Invites)" (``make_leave``, ``send_leave`` v2)).
+Invites)" (``make_leave``, ``send_leave`` v2), "Knocking upon a room" (``make_knock``,
+``send_knock``)).
 
 ``make_membership`` builds the event template the remote server completes and signs;
 ``send_membership`` receives the signed event through the PDU checklist and the write path,
 and for a join answers with the state before it and its auth chain.
 """
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from myelin.core.auth_rules import auth_types_for_event
+from myelin.core.client_events import strip_state_event
 from myelin.core.event_signing import sign_event
+from myelin.core.events import EventView
 from myelin.core.identifiers import server_name_of
 from myelin.core.room_versions import EventIdFormat, RoomVersion
 from myelin.core.signing import SigningKey
@@ -26,6 +29,16 @@ from myelin.services.federation.serving import RoomEventServer
 from myelin.storage import EventStore, StateStore
 
 RESTRICTED_RULES = ("restricted", "knock_restricted")
+# The stripped state given to a knocking server (spec: "Stripped state", recommended types).
+STRIPPED_STATE_TYPES = (
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.canonical_alias",
+    "m.room.avatar",
+    "m.room.name",
+    "m.room.encryption",
+    "m.room.topic",
+)
 
 
 class FederatedMembership:
@@ -49,19 +62,29 @@ class FederatedMembership:
         self._keys = keys
         self._events = events
         self._state = state
+        # Set by the composition root: sends a member event received through send_join,
+        # send_leave or send_knock on to the room's other servers (the origin excepted).
+        self.broadcast: Callable[[EventView, str], Awaitable[None]] | None = None
 
     async def make_membership(
         self, origin: str, room_id: str, user_id: str, membership: str, versions: Sequence[str]
     ) -> dict[str, Any]:
-        """``GET /make_join`` (``versions``: the ``ver`` the remote supports) or
-        ``/make_leave`` (empty ``versions``)."""
+        """``GET /make_join`` or ``/make_knock`` (``versions``: the ``ver`` the remote
+        supports) or ``/make_leave`` (empty ``versions``)."""
         try:
             if server_name_of(user_id) != origin:
                 raise MatrixError(403, "M_FORBIDDEN", "User is not from the origin server")
         except ValueError as e:
             raise MatrixError(400, "M_INVALID_PARAM", "Invalid user ID") from e
         version = await self._serving.room_version(room_id)
-        if membership == "join" and version.identifier not in versions:
+        if membership == "knock" and not version.knock:
+            raise MatrixError(
+                400,
+                "M_INCOMPATIBLE_ROOM_VERSION",
+                f"Room version {version.identifier} does not support knocking",
+                room_version=version.identifier,
+            )
+        if membership in ("join", "knock") and version.identifier not in versions:
             raise MatrixError(
                 400,
                 "M_INCOMPATIBLE_ROOM_VERSION",
@@ -147,6 +170,11 @@ class FederatedMembership:
         written = await self._receiver.receive_checked(origin, event)
         if written is not None and written.rejected_reason is not None:
             raise MatrixError(403, "M_FORBIDDEN", written.rejected_reason)
+        if written is not None and not written.soft_failed and self.broadcast is not None:
+            await self.broadcast(event, origin)
+        if membership == "knock":
+            # "knock_room_state": the stripped state of the room for the knocker.
+            return {"knock_room_state": await self._stripped_state(room_id, version)}
         if membership != "join":
             return {}
         state = await self._serving.state_ids_before(room_id, event_id, version)
@@ -164,6 +192,12 @@ class FederatedMembership:
             }
         )
         return response
+
+    async def _stripped_state(self, room_id: str, version: RoomVersion) -> list[dict[str, Any]]:
+        current = await self._state.get_current_state(room_id)
+        keys = [(t, "") for t in STRIPPED_STATE_TYPES]
+        loaded = await load_state_events(self._events, current, keys, version)
+        return [s for k in keys if k in loaded and (s := strip_state_event(loaded[k].json))]
 
     def _countersign(self, pdu: dict[str, Any], version: RoomVersion) -> dict[str, Any]:
         """A restricted join authorised by one of our users carries our signature too."""
