@@ -267,8 +267,13 @@ class RemoteRooms:
         state = await self._receiver.store_state(state_pdus, chain, version)
         if ("m.room.create", "") not in state:
             raise MatrixError(502, "M_UNKNOWN", f"{server} sent no usable room state")
-        # 4. The join through the write path, on the state the resident server gave.
+        # 4. The join through the write path, on the state the resident server gave. What
+        # this server held (an out-of-band invite, a past membership) gives way to it: no
+        # stale extremity to build on, and the current state the join is checked against
+        # (receipt step 6) is the resident's.
         await self._extremities.clear(room_id)
+        group = await self._state.store_state(room_id, state)
+        await self._state.set_current_state_group(room_id, group)
         try:
             written = await self._receiver.receive_checked(server, event, state_before=state)
         except MissingPrerequisiteError as e:
