@@ -14,6 +14,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from myelin.api.account_restrictions import SuspensionPolicy, check_locked
 from myelin.services.errors import MatrixError
 
 
@@ -35,6 +36,9 @@ class Requester:
     device_id: str | None = None
     server_name: str | None = None
     appservice_id: str | None = None
+    # Account locking and suspension (checked by the Authenticator, see account_restrictions).
+    locked: bool = False
+    suspended: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,10 @@ class Authenticator:
         access_tokens: AccessTokenVerifier | None = None,
         x_matrix: XMatrixVerifier | None = None,
         appservice_tokens: AppserviceTokenVerifier | None = None,
+        suspension: SuspensionPolicy | None = None,
     ) -> None:
         self._access_tokens = access_tokens
+        self._suspension = suspension
         self._x_matrix = x_matrix
         self._appservice_tokens = appservice_tokens
 
@@ -152,4 +158,8 @@ class Authenticator:
             requester = await self._appservice_tokens.verify_appservice_token(token)
         if requester is None:
             raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token")
+        if requester.locked:
+            check_locked(request)
+        if requester.suspended and self._suspension is not None and requester.user_id:
+            await self._suspension.check(request, requester.user_id)
         return requester

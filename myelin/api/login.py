@@ -8,6 +8,7 @@ authenticator uses for every endpoint that needs one.
 
 from aiohttp import web
 
+from myelin.api.account_restrictions import AccountStatusLookup
 from myelin.api.auth import AuthKind, Requester
 from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
 from myelin.services.auth_sessions import UserInteractiveAuth
@@ -21,14 +22,25 @@ CLIENT_V3 = "/_matrix/client/v3"
 class AccessTokens:
     """Verifies access tokens for the authenticator (``AccessTokenVerifier``)."""
 
-    def __init__(self, login: LoginService) -> None:
+    def __init__(self, login: LoginService, statuses: AccountStatusLookup | None = None) -> None:
         self._login = login
+        self._statuses = statuses
 
     async def verify_access_token(self, token: str) -> Requester | None:
         owner = await self._login.verify_access_token(token)
         if owner is None:
             return None
-        return Requester(AuthKind.ACCESS_TOKEN, user_id=owner.user_id, device_id=owner.device_id)
+        # Account locking and suspension: the Authenticator refuses what they forbid.
+        status = None
+        if self._statuses is not None:
+            status = await self._statuses.get_status(owner.user_id)
+        return Requester(
+            AuthKind.ACCESS_TOKEN,
+            user_id=owner.user_id,
+            device_id=owner.device_id,
+            locked=status is not None and status.locked,
+            suspended=status is not None and status.suspended,
+        )
 
 
 def requester_ids(ctx: Context) -> tuple[str, str | None]:

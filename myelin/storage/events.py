@@ -19,6 +19,7 @@ from myelin.core.events import EventView
 from myelin.storage.database import Database, Row, Transaction, chunks, in_list
 from myelin.storage.errors import EventExistsError, StorageError
 from myelin.storage.relations import record_event_links_txn
+from myelin.storage.search import index_event_txn
 from myelin.storage.state import NewStateGroup, resolve_new_group_txn, set_current_state_txn
 from myelin.storage.streams import current_position, next_position
 
@@ -216,6 +217,8 @@ class EventStore:
         )
         # Relationship and redaction target, for bundled aggregations and redacted serving.
         await record_event_links_txn(txn, event)
+        # The full-text search index ("Server Side Search").
+        await index_event_txn(txn, self._db.engine, event)
 
     async def _update_forward_extremities(self, txn: Transaction, event: EventView) -> None:
         room_id = event.room_id
