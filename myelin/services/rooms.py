@@ -22,7 +22,12 @@ from typing import Any, Protocol
 
 from myelin.clock import Clock
 from myelin.core.auth_rules import check_auth_rules, check_state_dependent_auth_rules
-from myelin.core.errors import AuthError, InvalidEventError, InvalidIdentifierError
+from myelin.core.errors import (
+    AuthError,
+    CanonicalJsonError,
+    InvalidEventError,
+    InvalidIdentifierError,
+)
 from myelin.core.events import EventView
 from myelin.core.identifiers import RoomAlias, UserID, server_name_of
 from myelin.core.room_versions import (
@@ -390,6 +395,9 @@ class RoomService:
             ) from e
         except InvalidEventError as e:
             raise invalid_event_error(e) from e
+        except CanonicalJsonError as e:
+            # Content a strict room version cannot hash: floats, integers beyond 2**53.
+            raise MatrixError(400, "M_BAD_JSON", f"invalid event content: {e}") from e
         return chain
 
     async def create_room(self, creator: str, request: CreateRoomRequest) -> CreatedRoom:

@@ -10,7 +10,11 @@ someone who is not in the room, unbanning someone who is not banned).
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from myelin.core.errors import InvalidEventError, UnsupportedRoomVersionError
+from myelin.core.errors import (
+    CanonicalJsonError,
+    InvalidEventError,
+    UnsupportedRoomVersionError,
+)
 from myelin.core.event_signing import MAX_PDU_BYTES
 from myelin.core.identifiers import server_name_of
 from myelin.core.room_versions import RoomVersion, get_room_version
@@ -114,6 +118,9 @@ class EventService:
             return await self._writer.create_and_send(room_id, room_version, template)
         except InvalidEventError as e:
             raise invalid_event_error(e) from e
+        except CanonicalJsonError as e:
+            # Content a strict room version cannot hash: floats, integers beyond 2**53.
+            raise MatrixError(400, "M_BAD_JSON", f"invalid event content: {e}") from e
 
     async def send_event(
         self,
@@ -200,3 +207,6 @@ class EventService:
             return await self._writer.create_and_send(room_id, room_version, template)
         except InvalidEventError as e:
             raise invalid_event_error(e) from e
+        except CanonicalJsonError as e:
+            # Content a strict room version cannot hash: floats, integers beyond 2**53.
+            raise MatrixError(400, "M_BAD_JSON", f"invalid event content: {e}") from e
