@@ -115,7 +115,37 @@ async def json_object_body(request: web.Request) -> dict[str, Any]:
         raise MatrixError(400, "M_NOT_JSON", "Content not JSON.") from e
     if not isinstance(body, dict):
         raise MatrixError(400, "M_BAD_JSON", "Content must be a JSON object.")
+    if b"\\u0000" in raw and _has_nul(body):
+        raise MatrixError(400, "M_BAD_JSON", "NUL characters (\\u0000) are not accepted.")
     return body
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a parsed JSON value has a NUL character in a string or key.
+
+    PostgreSQL cannot store NUL in text, where SQLite can: such input is refused on both engines
+    alike (Synapse answers it with a 500 on PostgreSQL, matrix-org/synapse#9341).
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _check_parameters(request: web.Request) -> None:
+    """Path and query parameters may not hold NUL: no identifier or token has one, and
+    PostgreSQL text cannot store one (400 ``M_INVALID_PARAM`` on both engines)."""
+    for name, value in (*request.match_info.items(), *request.query.items()):
+        if "\x00" in value:
+            raise MatrixError(400, "M_INVALID_PARAM", f"NUL character in parameter {name}")
 
 
 def body_field(body: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
@@ -243,6 +273,7 @@ def _route_handler(
             max_size = limits.max_request_size
         if length is not None and length > max_size:
             raise MatrixError(413, "M_TOO_LARGE", "Request body too large")
+        _check_parameters(request)
         requester = await authenticator.authenticate(request, endpoint.auth)
         context = Context(request, requester)
         if endpoint.rate_limit is None:
