@@ -26,6 +26,7 @@ from myelin.api.devices import device_endpoints
 from myelin.api.directory import directory_endpoints
 from myelin.api.federation_auth import XMatrixAuth
 from myelin.api.federation_keys import federation_keys_endpoints
+from myelin.api.federation_media import federation_media_endpoints
 from myelin.api.federation_queries import federation_query_endpoints
 from myelin.api.federation_rooms import federation_room_endpoints
 from myelin.api.federation_version import federation_version_endpoints
@@ -101,7 +102,8 @@ from myelin.services.key_backup import KeyBackupService
 from myelin.services.key_ring import KeyRing, TrustedKeyServer
 from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.media import LocalMediaBackend, MediaRepository, MediaSettings
-from myelin.services.media.url_preview import PreviewSettings, UrlPreviewer
+from myelin.services.media.federation import FederationMediaFetcher
+from myelin.services.media.url_preview import IpFilter, PreviewSettings, UrlPreviewer
 from myelin.services.notifier import InProcessNotifier, Notifier
 from myelin.services.presence import PresenceProvider, PresenceService
 from myelin.services.profile import MemberEventPropagator, ProfileService
@@ -646,7 +648,7 @@ async def open_homeserver(
         fed_membership.broadcast = broadcast
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
-    hs.media = media_repository(config, stores, clock)
+    hs.media = media_repository(config, stores, clock, hs.federation)
     previewer = None
     if config.url_preview_enabled:
         previewer = UrlPreviewer(
@@ -661,11 +663,19 @@ async def open_homeserver(
             clock,
         )
     hs.endpoints += [*media_endpoints(hs.media, previewer), *media_admin_endpoints(hs.media, login)]
+    hs.endpoints += federation_media_endpoints(hs.media)
     return hs
 
 
-def media_repository(config: HomeserverConfig, stores: Stores, clock: Clock) -> MediaRepository:
-    """The media repository on the local filesystem under media_store_path."""
+def media_repository(
+    config: HomeserverConfig,
+    stores: Stores,
+    clock: Clock,
+    federation: FederationClient | None = None,
+) -> MediaRepository:
+    """The media repository on the local filesystem under media_store_path; media of other
+    servers fetched over federation (redirects of the origin followed only to addresses the
+    url_preview IP lists allow)."""
     settings = MediaSettings(
         server_name=config.server_name,
         max_upload_size=config.max_upload_size,
@@ -681,7 +691,17 @@ def media_repository(config: HomeserverConfig, stores: Stores, clock: Clock) -> 
         ),
     )
     backend = LocalMediaBackend(config.resolve(config.media_store_path))
-    return MediaRepository(settings, stores.media, backend, clock)
+    fetcher = None
+    if federation is not None and config.federation.enabled:
+        fetcher = FederationMediaFetcher(
+            federation,
+            IpFilter(config.url_preview_ip_range_blacklist, config.url_preview_ip_range_whitelist),
+            client_ssl_context(
+                verify=config.federation_verify_certificates,
+                custom_ca_files=[config.resolve(p) for p in config.federation_custom_ca_list],
+            ),
+        )
+    return MediaRepository(settings, stores.media, backend, clock, remote=fetcher)
 
 
 def federation_transport(

@@ -5,7 +5,8 @@ max_upload_size as the body limit, ``POST /v1/create`` and ``PUT /upload/{server
 {mediaId}``), the authenticated ``/_matrix/client/v1/media`` download, thumbnail, config and
 preview_url endpoints, and the deprecated unauthenticated ``/_matrix/media/v3`` (and ``r0``, as
 Synapse serves) download and thumbnail endpoints, which serve only media uploaded while
-enable_authenticated_media was off (the spec's "freeze").
+enable_authenticated_media was off (the spec's "freeze"). Downloads answer ``HEAD`` too (the
+headers of the ``GET``, without the bytes).
 """
 
 from typing import Any
@@ -15,9 +16,9 @@ from aiohttp import web
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, json_response
 from myelin.api.login import requester_ids
-from myelin.api.media_serving import serve_file, serve_remote, with_media_headers
+from myelin.api.media_serving import serve_file, with_media_headers
 from myelin.services.errors import MatrixError
-from myelin.services.media import MediaRepository, StoredFile
+from myelin.services.media import MediaRepository
 from myelin.services.media.backend import CHUNK_SIZE
 from myelin.services.media.repository import DEFAULT_TIMEOUT_MS
 from myelin.services.media.thumbnailer import Method
@@ -29,7 +30,7 @@ CLIENT_MEDIA = "/_matrix/client/v1/media"
 _TOKEN = AuthKind.ACCESS_TOKEN
 
 
-def _int_param(ctx: Context, name: str, default: int | None = None) -> int:
+def int_param(ctx: Context, name: str, default: int | None = None) -> int:
     raw = ctx.request.query.get(name)
     if raw is None:
         if default is None:
@@ -44,7 +45,7 @@ def _int_param(ctx: Context, name: str, default: int | None = None) -> int:
     return value
 
 
-def _bool_param(ctx: Context, name: str, default: bool) -> bool:
+def bool_param(ctx: Context, name: str, default: bool) -> bool:
     raw = ctx.request.query.get(name)
     if raw is None:
         return default
@@ -53,7 +54,7 @@ def _bool_param(ctx: Context, name: str, default: bool) -> bool:
     return raw == "true"
 
 
-def _method_param(ctx: Context) -> Method:
+def method_param(ctx: Context) -> Method:
     method = ctx.request.query.get("method", "scale")
     if method == "crop":
         return "crop"
@@ -106,24 +107,20 @@ def media_endpoints(
         async def download(ctx: Context) -> web.StreamResponse:
             info = ctx.request.match_info
             remote = info["serverName"] != media.settings.server_name
-            if legacy and not _bool_param(ctx, "allow_remote", True) and remote:
+            if legacy and not bool_param(ctx, "allow_remote", True) and remote:
                 raise MatrixError(404, "M_NOT_FOUND", "Remote media not fetched")
             found = await media.download(
                 info["serverName"],
                 info["mediaId"],
-                timeout_ms=_int_param(ctx, "timeout_ms", DEFAULT_TIMEOUT_MS),
+                timeout_ms=int_param(ctx, "timeout_ms", DEFAULT_TIMEOUT_MS),
                 legacy=legacy,
             )
             filename = info.get("fileName")
-            if isinstance(found, StoredFile):
-                return await serve_file(
-                    ctx.request,
-                    media.backend,
-                    found,
-                    filename=filename if filename is not None else found.filename,
-                )
-            return await serve_remote(
-                ctx.request, found, filename=filename if filename is not None else found.filename
+            return await serve_file(
+                ctx.request,
+                media.backend,
+                found,
+                filename=filename if filename is not None else found.filename,
             )
 
         return with_media_headers(download)
@@ -131,12 +128,13 @@ def media_endpoints(
     def make_thumbnail(legacy: bool) -> Any:
         async def thumbnail(ctx: Context) -> web.StreamResponse:
             info = ctx.request.match_info
-            width = _int_param(ctx, "width")
-            height = _int_param(ctx, "height")
-            method = _method_param(ctx)
-            animated = _bool_param(ctx, "animated", False)
-            if legacy:
-                _bool_param(ctx, "allow_remote", True)
+            width = int_param(ctx, "width")
+            height = int_param(ctx, "height")
+            method = method_param(ctx)
+            animated = bool_param(ctx, "animated", False)
+            remote = info["serverName"] != media.settings.server_name
+            if legacy and not bool_param(ctx, "allow_remote", True) and remote:
+                raise MatrixError(404, "M_NOT_FOUND", "Remote media not fetched")
             found = await media.thumbnail(
                 info["serverName"],
                 info["mediaId"],
@@ -144,7 +142,7 @@ def media_endpoints(
                 height=height,
                 method=method,
                 animated=animated,
-                timeout_ms=_int_param(ctx, "timeout_ms", DEFAULT_TIMEOUT_MS),
+                timeout_ms=int_param(ctx, "timeout_ms", DEFAULT_TIMEOUT_MS),
                 legacy=legacy,
             )
             extension = found.content_type.split("/", 1)[1]
@@ -195,18 +193,27 @@ def media_endpoints(
         (f"{MEDIA}/r0", True, AuthKind.NONE, "media.r0"),
     ):
         download = make_download(legacy)
+        for method in ("GET", "HEAD"):
+            suffix = "" if method == "GET" else "_head"
+            endpoints += [
+                Endpoint(
+                    f"{name}_download{suffix}",
+                    method,
+                    f"{prefix}/download/{where}",
+                    "client",
+                    download,
+                    auth,
+                ),
+                Endpoint(
+                    f"{name}_download_name{suffix}",
+                    method,
+                    f"{prefix}/download/{where}/{{fileName}}",
+                    "client",
+                    download,
+                    auth,
+                ),
+            ]
         endpoints += [
-            Endpoint(
-                f"{name}_download", "GET", f"{prefix}/download/{where}", "client", download, auth
-            ),
-            Endpoint(
-                f"{name}_download_name",
-                "GET",
-                f"{prefix}/download/{where}/{{fileName}}",
-                "client",
-                download,
-                auth,
-            ),
             Endpoint(
                 f"{name}_thumbnail",
                 "GET",
@@ -227,7 +234,7 @@ def preview_endpoints(media: MediaRepository, previewer: UrlPreviewer) -> list[E
         url = ctx.request.query.get("url")
         if url is None:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: url")
-        ts = _int_param(ctx, "ts", 0)
+        ts = int_param(ctx, "ts", 0)
         return json_response(await previewer.preview(url, user_id, ts or None))
 
     return [

@@ -12,7 +12,6 @@ requests (RFC 9110 section 14) answered 206.
 import contextlib
 import functools
 import re
-from collections.abc import AsyncIterator
 from typing import Literal
 from urllib.parse import quote
 
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from myelin.api.http import Context, Handler, error_response
 from myelin.services.errors import MatrixError
-from myelin.services.media import MediaBackend, RemoteMedia, StoredFile
+from myelin.services.media import MediaBackend, StoredFile
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -159,28 +158,10 @@ async def serve_file(
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = max(0, end - start + 1)
     await response.prepare(request)
-    if file.size:
+    if file.size and request.method != "HEAD":
         # Closed however the write ends (a client that goes away mid-file included).
         async with contextlib.aclosing(backend.read(file.sha256, start, end - start + 1)) as data:
             async for chunk in data:
                 await response.write(chunk)
-    await response.write_eof()
-    return response
-
-
-async def serve_remote(
-    request: web.Request, remote: RemoteMedia, *, filename: str | None
-) -> web.StreamResponse:
-    """Stream media fetched from its origin server as it arrives."""
-    headers = {
-        **SECURITY_HEADERS,
-        "Content-Type": remote.content_type,
-        "Content-Disposition": content_disposition(remote.content_type, filename),
-    }
-    response = web.StreamResponse(status=200, headers=headers)
-    await response.prepare(request)
-    chunks: AsyncIterator[bytes] = remote.content
-    async for chunk in chunks:
-        await response.write(chunk)
     await response.write_eof()
     return response

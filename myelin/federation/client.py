@@ -9,9 +9,10 @@ errors. Callers pass paths already percent-encoded (``quote_segment``): the sign
 exactly the one sent.
 """
 
+import contextlib
 import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,6 +22,7 @@ import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from myelin.clock import Clock
 from myelin.core.identifiers import is_valid_server_name
 from myelin.core.signing import SigningKey
 from myelin.federation.backoff import DestinationBackoff
@@ -41,6 +43,8 @@ DEFAULT_TIMEOUT_S = 60.0
 WELL_KNOWN_TIMEOUT_S = 10.0
 # The largest response body read from another server (Synapse: 300 MiB for state responses).
 MAX_RESPONSE_BYTES = 300 * 1024 * 1024
+# What is read of an error response to a streamed request.
+ERROR_BODY_BYTES = 64 * 1024
 
 
 class FederationError(Exception):
@@ -148,7 +152,7 @@ class FederationClient:
         ssl_context: Any,
         policy: FederationPolicy,
         backoff: DestinationBackoff,
-        clock: Any,
+        clock: Clock,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         well_known_port: int = 443,
     ) -> None:
@@ -285,32 +289,8 @@ class FederationClient:
         Raise ``FederationDeniedError``, ``NotRetryingDestinationError``,
         ``RequestFailedError`` or ``HttpResponseError``.
         """
-        if not self.policy.enabled:
-            raise FederationDeniedError(destination, "federation is disabled")
-        if not is_valid_server_name(destination):
-            raise RequestFailedError(destination, "not a valid server name")
-        if not self.policy.permits(destination):
-            raise FederationDeniedError(destination, "not allowed by the federation policy")
-        if not ignore_backoff:
-            retry_after = await self.backoff.retry_after(destination)
-            if retry_after is not None:
-                raise NotRetryingDestinationError(destination, retry_after)
-        if not path.startswith("/"):
-            raise ValueError("path must start with /")
-        uri = path
-        if query:
-            uri += "?" + urlencode(
-                [(k, v) for k, values in query.items() for v in _values(values)],
-                quote_via=quote,
-                safe="",
-            )
-        authorization = sign_request(
-            self._server_name,
-            destination,
-            self._signing_key,
-            method=method,
-            uri=uri,
-            content=content,
+        uri, authorization = await self._prepare(
+            method, destination, path, query, content, ignore_backoff=ignore_backoff
         )
         headers = {"Authorization": authorization}
         data: bytes | None = None
@@ -342,6 +322,100 @@ class FederationClient:
         except orjson.JSONDecodeError as e:
             raise RequestFailedError(destination, "response is not JSON") from e
         return FederationResponse(status, parsed)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        destination: str,
+        path: str,
+        query: Query | None = None,
+        *,
+        ignore_backoff: bool = False,
+        timeout_s: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send one signed GET and yield its 2xx response with the body unread, for bodies
+        streamed by the caller (media). ``timeout_s`` bounds connecting and each read, not the
+        whole body. Raise the errors of ``request``; an error status's body (up to
+        ``ERROR_BODY_BYTES``) is read into the ``HttpResponseError``.
+        """
+        uri, authorization = await self._prepare(
+            "GET", destination, path, query, NO_CONTENT, ignore_backoff=ignore_backoff
+        )
+        timeout = timeout_s or self._timeout_s
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                resolved = await self.resolver.resolve(destination)
+                url = URL(
+                    f"https://{_authority(resolved.connect_host, resolved.port)}{uri}",
+                    encoded=True,
+                )
+                response = await stack.enter_async_context(
+                    self._get_session().get(
+                        url,
+                        headers={"Authorization": authorization, "Host": resolved.host_header},
+                        allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(
+                            total=None, connect=timeout, sock_read=timeout
+                        ),
+                        server_hostname=resolved.tls_name,
+                    )
+                )
+            except (OSError, TimeoutError, aiohttp.ClientError, ValueError) as e:
+                await self.backoff.record_failure(destination)
+                message = str(e) or type(e).__name__
+                logger.info("Federation GET %s to %s failed: %s", path, destination, message)
+                raise RequestFailedError(destination, message) from e
+            if response.status >= 500:
+                await self.backoff.record_failure(destination)
+            else:
+                await self.backoff.record_success(destination)
+            if not 200 <= response.status < 300:
+                try:
+                    body = await response.content.read(ERROR_BODY_BYTES)
+                except (OSError, TimeoutError, aiohttp.ClientError):
+                    body = b""
+                raise HttpResponseError(destination, response.status, body)
+            yield response
+
+    async def _prepare(
+        self,
+        method: str,
+        destination: str,
+        path: str,
+        query: Query | None,
+        content: Any,
+        *,
+        ignore_backoff: bool,
+    ) -> tuple[str, str]:
+        """The policy and backoff checks; the URI as sent and its X-Matrix authorization."""
+        if not self.policy.enabled:
+            raise FederationDeniedError(destination, "federation is disabled")
+        if not is_valid_server_name(destination):
+            raise RequestFailedError(destination, "not a valid server name")
+        if not self.policy.permits(destination):
+            raise FederationDeniedError(destination, "not allowed by the federation policy")
+        if not ignore_backoff:
+            retry_after = await self.backoff.retry_after(destination)
+            if retry_after is not None:
+                raise NotRetryingDestinationError(destination, retry_after)
+        if not path.startswith("/"):
+            raise ValueError("path must start with /")
+        uri = path
+        if query:
+            uri += "?" + urlencode(
+                [(k, v) for k, values in query.items() for v in _values(values)],
+                quote_via=quote,
+                safe="",
+            )
+        authorization = sign_request(
+            self._server_name,
+            destination,
+            self._signing_key,
+            method=method,
+            uri=uri,
+            content=content,
+        )
+        return uri, authorization
 
     async def _send(
         self,

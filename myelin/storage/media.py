@@ -1,4 +1,5 @@
-"""Media metadata (spec: Client-Server API, "Content repository": local media, thumbnails).
+"""Media metadata (spec: Client-Server API, "Content repository": local media, thumbnails;
+Server-Server API, "Content Repository": remote media cached here).
 
 Rows for local media IDs and their cached thumbnails, and the reference counts of the
 content-addressed files they point at (``media_blobs``): a file is shared by every upload of
@@ -45,6 +46,21 @@ class ThumbnailRecord:
 
 
 @dataclass(frozen=True)
+class RemoteMediaRecord:
+    """Media of another server (``mxc://origin/media_id``) fetched and cached here."""
+
+    origin: str
+    media_id: str
+    content_type: str
+    upload_name: str | None
+    size: int
+    sha256: str
+    created_ts: int
+    last_access_ts: int
+    quarantined: bool = False
+
+
+@dataclass(frozen=True)
 class NewContent:
     """Content that has been stored under ``sha256`` and is to be attached to a media ID."""
 
@@ -68,6 +84,11 @@ _MEDIA_COLUMNS = (
     " last_access_ts, quarantined, unauthenticated_allowed"
 )
 
+_REMOTE_COLUMNS = (
+    "origin, media_id, content_type, upload_name, size, sha256, created_ts, last_access_ts,"
+    " quarantined"
+)
+
 
 def _media(row: Row) -> MediaRecord:
     return MediaRecord(
@@ -84,6 +105,20 @@ def _media(row: Row) -> MediaRecord:
         last_access_ts=int(row["last_access_ts"]),
         quarantined=bool(row["quarantined"]),
         unauthenticated_allowed=bool(row["unauthenticated_allowed"]),
+    )
+
+
+def _remote(row: Row) -> RemoteMediaRecord:
+    return RemoteMediaRecord(
+        origin=row["origin"],
+        media_id=row["media_id"],
+        content_type=row["content_type"],
+        upload_name=row["upload_name"],
+        size=int(row["size"]),
+        sha256=row["sha256"],
+        created_ts=int(row["created_ts"]),
+        last_access_ts=int(row["last_access_ts"]),
+        quarantined=bool(row["quarantined"]),
     )
 
 
@@ -345,3 +380,126 @@ class MediaStore:
                         await _unref(txn, row["sha256"], freed)
                 deleted.extend(r["media_id"] for r in media_rows)
         return deleted, freed
+
+    # ---- remote media (Server-Server API, "Content Repository") -----------------------------
+
+    async def get_remote_media(self, origin: str, media_id: str) -> RemoteMediaRecord | None:
+        row = await self._db.fetchrow(
+            f"SELECT {_REMOTE_COLUMNS} FROM remote_media WHERE origin = $1 AND media_id = $2",
+            origin,
+            media_id,
+        )
+        return None if row is None else _remote(row)
+
+    async def add_remote_media(self, record: RemoteMediaRecord) -> bool:
+        """Cache fetched remote media, taking a reference to its blob; False (no reference
+        taken) when it was cached concurrently."""
+        async with self._db.transaction() as txn:
+            added = await txn.execute(
+                f"INSERT INTO remote_media ({_REMOTE_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                record.origin,
+                record.media_id,
+                record.content_type,
+                record.upload_name,
+                record.size,
+                record.sha256,
+                record.created_ts,
+                record.last_access_ts,
+                record.quarantined,
+            )
+            if not added:
+                return False
+            await _ref(txn, record.sha256, record.size)
+        return True
+
+    async def touch_remote(self, origin: str, media_id: str, now: int) -> None:
+        await self._db.execute(
+            "UPDATE remote_media SET last_access_ts = $3"
+            " WHERE origin = $1 AND media_id = $2 AND last_access_ts < $3",
+            origin,
+            media_id,
+            now,
+        )
+
+    async def get_remote_thumbnail(
+        self, origin: str, media_id: str, width: int, height: int, method: str, *, animated: bool
+    ) -> ThumbnailRecord | None:
+        row = await self._db.fetchrow(
+            "SELECT * FROM remote_media_thumbnails WHERE origin = $1 AND media_id = $2"
+            " AND width = $3 AND height = $4 AND method = $5 AND animated = $6",
+            origin,
+            media_id,
+            width,
+            height,
+            method,
+            animated,
+        )
+        return None if row is None else _thumbnail(row)
+
+    async def add_remote_thumbnail(self, origin: str, thumbnail: ThumbnailRecord) -> bool:
+        """Like ``add_thumbnail``, for cached remote media."""
+        async with self._db.transaction() as txn:
+            exists = await txn.fetchval(
+                "SELECT 1 FROM remote_media WHERE origin = $1 AND media_id = $2",
+                origin,
+                thumbnail.media_id,
+            )
+            if exists is None:
+                return False
+            added = await txn.execute(
+                "INSERT INTO remote_media_thumbnails (origin, media_id, width, height, method,"
+                " animated, content_type, size, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                " $9) ON CONFLICT DO NOTHING",
+                origin,
+                thumbnail.media_id,
+                thumbnail.width,
+                thumbnail.height,
+                thumbnail.method,
+                thumbnail.animated,
+                thumbnail.content_type,
+                thumbnail.size,
+                thumbnail.sha256,
+            )
+            if not added:
+                return False
+            await _ref(txn, thumbnail.sha256, thumbnail.size)
+        return True
+
+    async def remote_media_before(self, before_ts: int) -> list[tuple[str, str]]:
+        """Cached remote media last downloaded before ``before_ts``: (origin, media_id)."""
+        rows = await self._db.fetch(
+            "SELECT origin, media_id FROM remote_media WHERE last_access_ts < $1"
+            " ORDER BY last_access_ts",
+            before_ts,
+        )
+        return [(r["origin"], r["media_id"]) for r in rows]
+
+    async def delete_remote_media(self, origin: str, media_id: str) -> list[str]:
+        """Drop cached remote media and its thumbnails; return the freed blob hashes."""
+        freed: list[str] = []
+        async with self._db.transaction() as txn:
+            rows = [
+                *await txn.fetch(
+                    "SELECT sha256 FROM remote_media WHERE origin = $1 AND media_id = $2",
+                    origin,
+                    media_id,
+                ),
+                *await txn.fetch(
+                    "SELECT sha256 FROM remote_media_thumbnails WHERE origin = $1"
+                    " AND media_id = $2",
+                    origin,
+                    media_id,
+                ),
+            ]
+            await txn.execute(
+                "DELETE FROM remote_media_thumbnails WHERE origin = $1 AND media_id = $2",
+                origin,
+                media_id,
+            )
+            await txn.execute(
+                "DELETE FROM remote_media WHERE origin = $1 AND media_id = $2", origin, media_id
+            )
+            for row in rows:
+                await _unref(txn, row["sha256"], freed)
+        return freed

@@ -170,13 +170,25 @@ async def test_range_requests(serve: ServeFn) -> None:
         assert whole.status == 200 and await whole.read() == data
 
 
+async def test_remote_media_with_federation_off(serve: ServeFn) -> None:
+    """Not fetched at all (tests/federation/test_media.py fetches it over TLS)."""
+    client, token = await media_server(serve, federation={"enabled": False})
+    for kind in ("download", "thumbnail"):
+        got = await client.get(
+            f"{CLIENT_MEDIA}/{kind}/other.example/abcdef",
+            params={"width": "32", "height": "32"},
+            headers=auth_header(token),
+        )
+        await expect_error(got, 404, "M_NOT_FOUND")
+        check_security_headers(got)
+
+
 async def test_download_errors(serve: ServeFn) -> None:
     client, token = await media_server(serve)
     headers = auth_header(token)
     for path in (
         f"{SERVER_NAME}/doesnotexist",
         f"{SERVER_NAME}/bad.id",
-        "other.example/abcdef",
         "not_a_server!/abcdef",
     ):
         got = await client.get(f"{CLIENT_MEDIA}/download/{path}", headers=headers)

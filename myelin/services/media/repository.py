@@ -3,10 +3,10 @@
 Uploads (direct, and asynchronous through a created ``mxc://`` URI), downloads, thumbnails,
 quotas and deletion of local media. Bytes go through a ``MediaBackend`` (content-addressed,
 identical uploads share one file); metadata through ``MediaStore``. Uploads are streamed to
-the backend and never held in memory. Media of other servers is fetched through a
-``RemoteMediaFetcher`` (federation's ``/_matrix/federation/v1/media/download``, multipart);
-until the federation client exists none is configured and remote media answers 404
-``M_NOT_FOUND``.
+the backend and never held in memory. Media of other servers (Server-Server API, "Content
+Repository") is fetched once through a ``RemoteMediaFetcher``, streamed into the backend with
+the same size limit, cached as remote media and served from there like local media; its
+thumbnails are generated here. Without a fetcher, remote media answers 404 ``M_NOT_FOUND``.
 """
 
 import asyncio
@@ -14,6 +14,7 @@ import contextlib
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -29,6 +30,7 @@ from myelin.storage.media import (
     MediaRecord,
     MediaStore,
     NewContent,
+    RemoteMediaRecord,
     ThumbnailRecord,
 )
 
@@ -78,23 +80,28 @@ class StoredFile:
 
 @dataclass(frozen=True)
 class RemoteMedia:
-    """Media fetched from another server: its metadata and a stream of its bytes."""
+    """Media being fetched from another server: its metadata and a stream of its bytes
+    (``length`` when the origin declared it)."""
 
     content_type: str
     filename: str | None
     content: AsyncIterator[bytes]
+    length: int | None = None
 
 
 class RemoteMediaFetcher(Protocol):
     """Fetches media from its origin server (federation: ``GET /_matrix/federation/v1/media/
-    download/{mediaId}`` and ``.../thumbnail/{mediaId}``, multipart/mixed responses).
+    download/{mediaId}``, multipart/mixed, with the legacy fallback).
 
-    Return None when the origin has no such media. Implemented with the federation client.
+    The context manager gives the media with its bytes streaming in and raises ``MatrixError``:
+    404 ``M_NOT_FOUND`` when the origin has no such media, 504 ``M_NOT_YET_UPLOADED``, 502
+    when the origin cannot be reached or answers wrongly, 403 when federation with it is
+    refused.
     """
 
-    async def fetch_download(
+    def fetch_download(
         self, server_name: str, media_id: str, *, timeout_ms: int
-    ) -> RemoteMedia | None: ...
+    ) -> AbstractAsyncContextManager[RemoteMedia]: ...
 
 
 def valid_content_type(value: str | None) -> str:
@@ -130,7 +137,8 @@ class MediaRepository:
         self._blob_lock = asyncio.Lock()
         # Downloads waiting for a created ID's content: the event and how many wait on it.
         self._uploaded: dict[str, tuple[asyncio.Event, int]] = {}
-        self._render_locks: dict[tuple[str, int, int, str, bool], asyncio.Lock] = {}
+        self._render_locks: dict[tuple[str, str, int, int, str, bool], asyncio.Lock] = {}
+        self._fetch_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._render_slots = asyncio.Semaphore(_RENDER_CONCURRENCY)
         self._last_purge = 0
 
@@ -151,13 +159,15 @@ class MediaRepository:
             if used + size > max_size:
                 raise MatrixError(403, "M_FORBIDDEN", "Media upload limit exceeded")
 
-    async def _receive(self, chunks: AsyncIterator[bytes]) -> StagedBlob:
-        """Stream the body into staging; 413 M_TOO_LARGE (nothing kept) past the limit."""
+    async def _receive(
+        self, chunks: AsyncIterator[bytes], too_large_status: int = 413
+    ) -> StagedBlob:
+        """Stream the body into staging; M_TOO_LARGE (nothing kept) past the limit."""
         writer: BlobWriter = self._backend.writer()
         try:
             async for chunk in chunks:
                 if writer.size + len(chunk) > self.settings.max_upload_size:
-                    raise MatrixError(413, "M_TOO_LARGE", "Upload is larger than allowed")
+                    raise MatrixError(too_large_status, "M_TOO_LARGE", "Content is too large")
                 await writer.write(chunk)
             return await writer.finish()
         except BaseException:
@@ -344,23 +354,99 @@ class MediaRepository:
             raise MatrixError(404, "M_NOT_FOUND", "Unknown media")
         return record
 
-    async def download(
-        self, server_name: str, media_id: str, *, timeout_ms: int, legacy: bool
-    ) -> StoredFile | RemoteMedia:
-        """Local media from the backend; remote media streamed from its origin through the
-        fetcher (not cached yet), 404 while no fetcher is configured."""
-        if (
+    def _is_remote(self, server_name: str, media_id: str) -> bool:
+        return (
             server_name != self.settings.server_name
             and self._remote is not None
             and is_valid_server_name(server_name)
-            and MEDIA_ID_RE.match(media_id)
-        ):
-            remote = await self._remote.fetch_download(
-                server_name, media_id, timeout_ms=max(0, min(timeout_ms, MAX_TIMEOUT_MS))
-            )
-            if remote is None:
+            and MEDIA_ID_RE.match(media_id) is not None
+        )
+
+    async def remote_media(
+        self, server_name: str, media_id: str, *, timeout_ms: int, legacy: bool
+    ) -> RemoteMediaRecord:
+        """Media of another server: from the cache, else fetched from its origin once (one
+        fetch however many requests wait for it), stored and cached.
+
+        On the deprecated unauthenticated endpoints (``legacy``) remote media is served only
+        while enable_authenticated_media is off (the spec's "freeze").
+        """
+        if self._remote is None or (legacy and self.settings.enable_authenticated_media):
+            raise MatrixError(404, "M_NOT_FOUND", "Remote media is not available")
+        record = await self._store.get_remote_media(server_name, media_id)
+        if record is None:
+            key = (server_name, media_id)
+            lock = self._fetch_locks.setdefault(key, asyncio.Lock())
+            try:
+                async with lock:
+                    record = await self._store.get_remote_media(server_name, media_id)
+                    if record is None:
+                        record = await self._fetch_remote(server_name, media_id, timeout_ms)
+            finally:
+                if not lock.locked() and self._fetch_locks.get(key) is lock:
+                    del self._fetch_locks[key]
+        if record.quarantined:
+            raise MatrixError(404, "M_NOT_FOUND", "Unknown media")
+        await self._store.touch_remote(server_name, media_id, self._clock.now_ms())
+        return record
+
+    async def _fetch_remote(
+        self, server_name: str, media_id: str, timeout_ms: int
+    ) -> RemoteMediaRecord:
+        assert self._remote is not None
+        fetch = self._remote.fetch_download(
+            server_name, media_id, timeout_ms=max(0, min(timeout_ms, MAX_TIMEOUT_MS))
+        )
+        async with fetch as remote:
+            if remote.length is not None and remote.length > self.settings.max_upload_size:
+                # The spec's 502 M_TOO_LARGE: "too large for the server to serve".
+                raise MatrixError(502, "M_TOO_LARGE", "Content is too large")
+            staged = await self._receive(remote.content, too_large_status=502)
+        now = self._clock.now_ms()
+        record = RemoteMediaRecord(
+            server_name,
+            media_id,
+            valid_content_type(remote.content_type),
+            remote.filename,
+            staged.size,
+            staged.sha256,
+            now,
+            now,
+        )
+
+        async def cache() -> bool:
+            return await self._store.add_remote_media(record)
+
+        if not await self._commit(staged, cache):
+            # Cached meanwhile (by another process): that copy is the one kept.
+            async with self._blob_lock:
+                if not await self._store.blob_exists(staged.sha256):
+                    await self._backend.delete(staged.sha256)
+            cached = await self._store.get_remote_media(server_name, media_id)
+            if cached is None:
                 raise MatrixError(404, "M_NOT_FOUND", "Unknown media")
-            return remote
+            return cached
+        return record
+
+    async def delete_remote_media(self, before_ts: int) -> list[tuple[str, str]]:
+        """Drop cached remote media last downloaded before ``before_ts`` (fetched again when
+        asked for); the (origin, media_id) pairs dropped."""
+        dropped = await self._store.remote_media_before(before_ts)
+        for origin, media_id in dropped:
+            async with self._blob_lock:
+                for sha256 in await self._store.delete_remote_media(origin, media_id):
+                    await self._backend.delete(sha256)
+        return dropped
+
+    async def download(
+        self, server_name: str, media_id: str, *, timeout_ms: int, legacy: bool
+    ) -> StoredFile:
+        """Local media, or remote media (fetched and cached first), from the backend."""
+        if self._is_remote(server_name, media_id):
+            remote = await self.remote_media(
+                server_name, media_id, timeout_ms=timeout_ms, legacy=legacy
+            )
+            return StoredFile(remote.sha256, remote.size, remote.content_type, remote.upload_name)
         record = await self.local_media(server_name, media_id, timeout_ms=timeout_ms, legacy=legacy)
         assert record.sha256 is not None and record.size is not None
         return StoredFile(
@@ -400,9 +486,18 @@ class MediaRepository:
     ) -> StoredFile:
         if width < 1 or height < 1:
             raise MatrixError(400, "M_INVALID_PARAM", "width and height must be positive")
-        record = await self.local_media(server_name, media_id, timeout_ms=timeout_ms, legacy=legacy)
-        assert record.sha256 is not None and record.size is not None
-        path = self._backend.local_path(record.sha256)
+        # Remote media is fetched whole and thumbnailed here, as Synapse does.
+        origin = server_name if self._is_remote(server_name, media_id) else None
+        if origin is not None:
+            remote = await self.remote_media(origin, media_id, timeout_ms=timeout_ms, legacy=legacy)
+            sha256, size = remote.sha256, remote.size
+        else:
+            record = await self.local_media(
+                server_name, media_id, timeout_ms=timeout_ms, legacy=legacy
+            )
+            assert record.sha256 is not None and record.size is not None
+            sha256, size = record.sha256, record.size
+        path = self._backend.local_path(sha256)
         if path is None:
             raise MatrixError(400, "M_UNKNOWN", "Cannot generate thumbnails for this content")
         info = await asyncio.to_thread(self._probe, path)
@@ -415,18 +510,24 @@ class MediaRepository:
         ):
             # "When the content is smaller than the requested dimensions, servers should
             # return the original content rather than thumbnail it."
-            return StoredFile(record.sha256, record.size, info.content_type, None)
+            return StoredFile(sha256, size, info.content_type, None)
         box_w, box_h, box_method = self.thumbnail_box(width, height, method)
         key = (media_id, box_w, box_h, box_method, want_animation)
-        lock = self._render_locks.setdefault(key, asyncio.Lock())
+        lock_key = (origin or "", *key)
+        lock = self._render_locks.setdefault(lock_key, asyncio.Lock())
         try:
             async with lock:
-                cached = await self._store.get_thumbnail(*key)
+                if origin is None:
+                    cached = await self._store.get_thumbnail(*key)
+                else:
+                    cached = await self._store.get_remote_thumbnail(
+                        origin, *key[:4], animated=want_animation
+                    )
                 if cached is None:
-                    cached = await self._render(path, record, key)
+                    cached = await self._render(path, origin, key)
         finally:
-            if not lock.locked() and self._render_locks.get(key) is lock:
-                del self._render_locks[key]
+            if not lock.locked() and self._render_locks.get(lock_key) is lock:
+                del self._render_locks[lock_key]
         return StoredFile(cached.sha256, cached.size, cached.content_type, None)
 
     def _probe(self, path: Path) -> thumbnailer.ImageInfo:
@@ -440,8 +541,10 @@ class MediaRepository:
             ) from e
 
     async def _render(
-        self, path: Path, record: MediaRecord, key: tuple[str, int, int, Method, bool]
+        self, path: Path, origin: str | None, key: tuple[str, int, int, Method, bool]
     ) -> ThumbnailRecord:
+        """Render and record a thumbnail of local media (``origin`` None) or cached remote
+        media."""
         media_id, box_w, box_h, method, animated = key
         async with self._render_slots:
             try:
@@ -472,7 +575,9 @@ class MediaRepository:
         )
 
         async def record_thumbnail() -> bool:
-            return await self._store.add_thumbnail(result)
+            if origin is None:
+                return await self._store.add_thumbnail(result)
+            return await self._store.add_remote_thumbnail(origin, result)
 
         if not await self._commit(staged, record_thumbnail):
             # The media was deleted meanwhile: nothing references the file.
