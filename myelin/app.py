@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 from myelin import __version__
 from myelin.api.account import account_endpoints
 from myelin.api.account_data import account_data_endpoints
+from myelin.api.account_restrictions import SuspensionPolicy
+from myelin.api.admin import admin_endpoints
 from myelin.api.auth import Authenticator
 from myelin.api.capabilities import capabilities_endpoints
 from myelin.api.client_versions import versions_endpoints
@@ -41,6 +43,7 @@ from myelin.api.membership import membership_endpoints
 from myelin.api.metrics import HttpMetrics
 from myelin.api.monitoring import health_endpoints, metrics_endpoints
 from myelin.api.notifications import notification_endpoints
+from myelin.api.openid import openid_endpoints
 from myelin.api.presence import presence_endpoints
 from myelin.api.profile import profile_endpoints
 from myelin.api.push_rules import push_rule_endpoints
@@ -56,12 +59,16 @@ from myelin.api.room_keys import room_keys_endpoints
 from myelin.api.room_send import room_send_endpoints
 from myelin.api.room_state import room_state_endpoints
 from myelin.api.room_upgrades import room_upgrade_endpoints
+from myelin.api.search import search_endpoints
 from myelin.api.server_keys import server_keys_endpoints
 from myelin.api.shared_secret_registration import shared_secret_registration_endpoints
+from myelin.api.support import support_endpoints
 from myelin.api.sync import sync_endpoints
+from myelin.api.thirdparty import thirdparty_endpoints
 from myelin.api.to_device import to_device_endpoints
 from myelin.api.typing import typing_endpoints
 from myelin.api.user_directory import user_directory_endpoints
+from myelin.api.voip import voip_endpoints
 from myelin.api.wellknown import wellknown_endpoints
 from myelin.clock import Clock, SystemClock
 from myelin.config import HomeserverConfig, ListenerConfig
@@ -76,6 +83,7 @@ from myelin.federation.tls import client_ssl_context, server_ssl_context
 from myelin.services.account_data import AccountDataService
 from myelin.services.account_management import AccountManagementService, EventRoomLeaver
 from myelin.services.accounts import AccountService
+from myelin.services.admin import AccountModeration
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.dehydrated_devices import DehydratedDeviceService
 from myelin.services.device_lists import (
@@ -105,6 +113,7 @@ from myelin.services.media import LocalMediaBackend, MediaRepository, MediaSetti
 from myelin.services.media.federation import FederationMediaFetcher
 from myelin.services.media.url_preview import IpFilter, PreviewSettings, UrlPreviewer
 from myelin.services.notifier import InProcessNotifier, Notifier
+from myelin.services.openid import OpenIdService
 from myelin.services.presence import PresenceProvider, PresenceService
 from myelin.services.profile import MemberEventPropagator, ProfileService
 from myelin.services.push import (
@@ -123,6 +132,7 @@ from myelin.services.reporting import ReportingService
 from myelin.services.room_actions import RoomActions
 from myelin.services.room_reads import RoomReads
 from myelin.services.rooms import RoomService
+from myelin.services.search import SearchService
 from myelin.services.server_keys import (
     OldVerifyKey,
     ServerKeyService,
@@ -134,11 +144,14 @@ from myelin.services.sync import (
     RoomsProvider,
     SyncService,
 )
+from myelin.services.thirdparty import NoThirdPartyNetworks, ThirdPartyLookups
 from myelin.services.to_device import ToDeviceProvider, ToDeviceService
 from myelin.services.typing import TypingProvider, TypingService
 from myelin.services.upgrades import RoomUpgrader
 from myelin.services.user_directory import UserDirectoryService
+from myelin.services.voip import TurnService, TurnSettings
 from myelin.storage import Database, PostgresParams, Stores, make_stores, open_postgres, open_sqlite
+from myelin.storage.account_status import AccountStatusStore, OpenIdTokenStore
 from myelin.storage.dehydrated_devices import DehydratedDeviceStore
 from myelin.storage.device_lists import DeviceListStore
 from myelin.storage.e2e_keys import E2EKeyStore
@@ -148,6 +161,7 @@ from myelin.storage.federation_rooms import (
     ReceivedTransactionStore,
 )
 from myelin.storage.key_backup import KeyBackupStore
+from myelin.storage.search import SearchStore
 from myelin.storage.server_keys import DestinationStore, ServerKeyStore
 from myelin.storage.to_device import ToDeviceStore
 
@@ -508,8 +522,22 @@ async def open_homeserver(
     hs.federation, hs.key_ring, verifier = federation_transport(
         config, database, server_keys, clock, dns
     )
+    # Server administration (helper-27): locks and suspensions are checked on every request.
+    moderation = AccountModeration(
+        config.server_name,
+        users=stores.users,
+        devices=stores.devices,
+        statuses=AccountStatusStore(database),
+    )
+
+    async def event_sender(room_id: str, event_id: str) -> str | None:
+        stored = await stores.events.get_event(event_id)
+        return stored.sender if stored is not None and stored.room_id == room_id else None
+
     hs.authenticator = Authenticator(
-        access_tokens=AccessTokens(login), x_matrix=XMatrixAuth(verifier)
+        access_tokens=AccessTokens(login, moderation),
+        x_matrix=XMatrixAuth(verifier),
+        suspension=SuspensionPolicy(event_sender),
     )
     hs.endpoints = [
         *health_endpoints(),
@@ -663,8 +691,29 @@ async def open_homeserver(
             clock,
         )
     hs.endpoints += [*media_endpoints(hs.media, previewer), *media_admin_endpoints(hs.media, login)]
+    # The remaining Client-Server modules (helper-27).
+    hs.endpoints += [
+        *search_endpoints(SearchService(store=SearchStore(database), reads=room_reads)),
+        *admin_endpoints(moderation),
+        *openid_endpoints(OpenIdService(config.server_name, OpenIdTokenStore(database), clock)),
+        *voip_endpoints(TurnService(turn_settings(config), clock), login),
+        *support_endpoints(config.support),
+        *thirdparty_endpoints(ThirdPartyLookups(NoThirdPartyNetworks())),
+    ]
     hs.endpoints += federation_media_endpoints(hs.media)
     return hs
+
+
+def turn_settings(config: HomeserverConfig) -> TurnSettings:
+    """The TURN options of the configuration (Synapse's turn_* keys)."""
+    return TurnSettings(
+        uris=config.turn_uris,
+        shared_secret=config.turn_shared_secret,
+        username=config.turn_username,
+        password=config.turn_password,
+        user_lifetime_ms=config.turn_user_lifetime,
+        allow_guests=config.turn_allow_guests,
+    )
 
 
 def media_repository(
