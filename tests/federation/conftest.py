@@ -51,6 +51,9 @@ class RunningServer:
     dns: ServerDns
     port: int = 0
     runner: web.AppRunner | None = field(default=None, repr=False)
+    # What restarting the server needs: its configuration and certificate.
+    config: Any = field(default=None, repr=False)
+    cert: Any = field(default=None, repr=False)
 
     @property
     def key_id(self) -> str:
@@ -58,6 +61,8 @@ class RunningServer:
 
 
 StartFn = Callable[..., Awaitable[RunningServer]]
+StopFn = Callable[[RunningServer], Awaitable[None]]
+RestartFn = Callable[[RunningServer], Awaitable[RunningServer]]
 
 
 @dataclass
@@ -66,6 +71,8 @@ class Federation:
     network: Network
     start: StartFn
     servers: dict[str, RunningServer]
+    stop: StopFn
+    restart: RestartFn
 
     def https(self) -> aiohttp.ClientSession:
         """A plain HTTPS client trusting the test CA (for hand-made requests)."""
@@ -109,29 +116,47 @@ async def federation(tmp_path: Path, db_engine: str) -> AsyncIterator[Federation
         config = parse_config(raw, tmp_path)
         dns = ServerDns(network)
         hs = await open_homeserver(config, dns=dns)
-        server = RunningServer(name, ip, hs, dns)
+        server = RunningServer(name, ip, hs, dns, config=config, cert=cert)
         servers[name] = server
+        await serve(server)
+        network.hosts[name] = [ip]
+        network.srv[f"_matrix-fed._tcp.{name}"] = [SrvRecord(name, server.port)]
+        return server
+
+    async def serve(server: RunningServer, port: int = 0) -> None:
         listener = ListenerConfig(
             port=8448,
             tls=True,
             resources=(ListenerResourceConfig(names=("client", "federation")),),
         )
-        runner = web.AppRunner(listener_app(hs, listener), access_log=None)
+        runner = web.AppRunner(listener_app(server.hs, listener), access_log=None)
         await runner.setup()
         server.runner = runner
-        site = web.TCPSite(runner, ip, 0, ssl_context=cert.server_context())
+        site = web.TCPSite(
+            runner, server.ip, port, ssl_context=server.cert.server_context(), reuse_address=True
+        )
         await site.start()
         server.port = runner.addresses[0][1]
-        network.hosts[name] = [ip]
-        network.srv[f"_matrix-fed._tcp.{name}"] = [SrvRecord(name, server.port)]
+
+    async def stop(server: RunningServer) -> None:
+        """Stop serving and close the homeserver (its database stays)."""
+        if server.runner is not None:
+            await server.runner.cleanup()
+            server.runner = None
+        await server.hs.close()
+
+    async def restart(server: RunningServer) -> RunningServer:
+        """Open the stopped server again on the same address, port and database."""
+        server.hs = await open_homeserver(server.config, dns=server.dns)
+        await serve(server, server.port)
         return server
 
     try:
-        yield Federation(ca, network, start, servers)
+        yield Federation(ca, network, start, servers, stop, restart)
     finally:
         for server in servers.values():
             if server.runner is not None:
                 await server.runner.cleanup()
-            await server.hs.close()
+                await server.hs.close()
         for dbname in databases:
             await drop_postgres_database(dbname)
