@@ -193,26 +193,20 @@ def media_endpoints(
         (f"{MEDIA}/r0", True, AuthKind.NONE, "media.r0"),
     ):
         download = make_download(legacy)
+        # With a trailing slash and no file name too, as Synapse serves (matrix-nio asks so).
         for method in ("GET", "HEAD"):
             suffix = "" if method == "GET" else "_head"
-            endpoints += [
-                Endpoint(
-                    f"{name}_download{suffix}",
-                    method,
-                    f"{prefix}/download/{where}",
-                    "client",
-                    download,
-                    auth,
-                ),
-                Endpoint(
-                    f"{name}_download_name{suffix}",
-                    method,
-                    f"{prefix}/download/{where}/{{fileName}}",
-                    "client",
-                    download,
-                    auth,
-                ),
-            ]
+            for kind, tail in (("", ""), ("_slash", "/"), ("_name", "/{fileName}")):
+                endpoints.append(
+                    Endpoint(
+                        f"{name}_download{kind}{suffix}",
+                        method,
+                        f"{prefix}/download/{where}{tail}",
+                        "client",
+                        download,
+                        auth,
+                    )
+                )
         endpoints += [
             Endpoint(
                 f"{name}_thumbnail",
