@@ -7,12 +7,15 @@ matrix-nio with vodozemac (``scenario_e2ee_nio.py``) and matrix-js-sdk with its 
 decrypts A's Megolm message and A decrypts B's reply; a second device of A's, learnt by B through
 ``device_lists.changed``, receives the room key of B's next message; with matrix-js-sdk A also
 bootstraps cross-signing (seen by B and by A's second device) and secret storage with a new key
-backup, which a third device of A's restores to decrypt the room's history. Against Myelin the
+backup, which a third device of A's restores to decrypt the room's history, then creates a
+dehydrated device (MSC3814) that B shares its next room key with and that a fourth device of A's
+rehydrates to decrypt that message. Against Myelin the
 database is then read directly: every message is stored as ``m.room.encrypted`` with a Megolm
 ciphertext and no table holds any of the plaintexts.
 
 The Myelin tests run on both engines (``MYELIN_TEST_DB``); the Synapse ones are marked
-``synapse`` (the SQLite pass only, like ``test_synapse.py``).
+``synapse`` (the SQLite pass only, like ``test_synapse.py``) and use a Synapse of their own with
+MSC3814 switched on.
 """
 
 import asyncio
@@ -21,17 +24,23 @@ import json
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from bench import synapse
+from bench.server import Engine, free_port, launch
 from myelin.storage import Database
 from tests.conftest import open_database_from_yaml
 from tests.interop import scenario_e2ee_nio
 from tests.interop.drivers import JS_DIR, new_tag
 from tests.interop.scenario_nio import ScenarioError
-from tests.interop.servers import ServerHandle
+
+# servers.py's own Synapse settings (open registration, limits lifted) and environment.
+from tests.interop.servers import SCRATCH, ServerHandle, _open_registration, _synapse_env, stop
 
 SCENARIO_SECONDS = 300.0
 MEGOLM = "m.megolm.v1.aes-sha2"
@@ -42,6 +51,7 @@ JS_PLAINTEXTS = (
     "secret reply from bob",
     "secret for alice's second device",
 )
+DEHYDRATED_PLAINTEXT = "secret while alice is offline"
 # The encrypted room's name: in plaintext state, the control that the database scan sees content.
 ROOM_NAME = "e2ee interop"
 
@@ -66,6 +76,11 @@ JS_EXPECTED: dict[str, Any] = {
     "restored_all": True,
     "history_decrypted_after_restore": list(JS_PLAINTEXTS),
     "restored_message_ids_known": True,
+    "dehydration_supported": True,
+    "bob_sees_dehydrated_device": True,
+    "rehydrated_room_keys": True,
+    "fourth_device_without_backup_key": True,
+    "rehydrated_device_decrypted": DEHYDRATED_PLAINTEXT,
 }
 
 Outcome = tuple[dict[str, Any], list[str]]
@@ -204,15 +219,51 @@ async def test_js_sdk_e2ee_against_myelin(
     myelin_server: ServerHandle, database_yaml: dict[str, Any]
 ) -> None:
     check(await run_js(myelin_server.base_url), JS_EXPECTED)
-    report = await stored_plaintext_report(database_yaml, JS_PLAINTEXTS)
-    _only_ciphertext(report, len(JS_PLAINTEXTS))
+    plaintexts = (*JS_PLAINTEXTS, DEHYDRATED_PLAINTEXT)
+    report = await stored_plaintext_report(database_yaml, plaintexts)
+    _only_ciphertext(report, len(plaintexts))
+
+
+async def _start_synapse_with_dehydration(data_dir: Path) -> ServerHandle:
+    """``servers.start_synapse`` with MSC3814 (dehydrated devices) on, as Element deployments
+    configure it: Synapse serves it only as an experimental feature."""
+    synapse.ensure_installed(SCRATCH)
+    port = free_port()
+    engine = Engine(kind="sqlite")
+    config_path = synapse.write_config(SCRATCH, data_dir, port, engine)
+    _open_registration(config_path)
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config.setdefault("experimental_features", {})["msc3814_enabled"] = True
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    command = [str(synapse.venv_python(SCRATCH)), "-m", "synapse.app.homeserver"]
+    return await launch(
+        name="Synapse",
+        command=[*command, "--config-path", str(config_path)],
+        env=_synapse_env(),
+        data_dir=data_dir,
+        log_path=data_dir / "stdout.log",
+        port=port,
+        engine=engine,
+    )
+
+
+@pytest.fixture(scope="module")
+def synapse_e2ee_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """Synapse from PyPI on SQLite with dehydrated devices on; shared by this module's tests."""
+    data_dir = tmp_path_factory.mktemp("synapse-e2ee")
+    handle = asyncio.run(_start_synapse_with_dehydration(data_dir))
+    try:
+        yield handle
+    finally:
+        asyncio.run(stop(handle))
 
 
 @pytest.mark.synapse
-async def test_nio_e2ee_against_synapse(synapse_server: ServerHandle, tmp_path: Path) -> None:
-    check(await run_nio(synapse_server.base_url, tmp_path / "nio"), scenario_e2ee_nio.EXPECTED)
+async def test_nio_e2ee_against_synapse(synapse_e2ee_server: ServerHandle, tmp_path: Path) -> None:
+    outcome = await run_nio(synapse_e2ee_server.base_url, tmp_path / "nio")
+    check(outcome, scenario_e2ee_nio.EXPECTED)
 
 
 @pytest.mark.synapse
-async def test_js_sdk_e2ee_against_synapse(synapse_server: ServerHandle) -> None:
-    check(await run_js(synapse_server.base_url), JS_EXPECTED)
+async def test_js_sdk_e2ee_against_synapse(synapse_e2ee_server: ServerHandle) -> None:
+    check(await run_js(synapse_e2ee_server.base_url), JS_EXPECTED)

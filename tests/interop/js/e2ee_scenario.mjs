@@ -3,12 +3,13 @@
 // Send-to-Device messaging, Secrets, Server-side key backups).
 //
 // Usage: node e2ee_scenario.mjs BASE_URL TAG
-// Plays the scenario described in tests/interop/e2ee_facts.py and prints the facts observed as
+// Plays the scenario described in tests/interop/test_e2ee_interop.py and prints the facts observed as
 // one JSON line on stdout: {"facts": {...}, "failures": [...], "requests": [...]}. A failure of
 // the message exchange ends the run; the phases after it (second device, cross-signing, key
-// backup) are independent and each failure is recorded. The SDK's logging goes to stderr.
+// backup, dehydrated device) are independent and each failure is recorded. The SDK's logging goes to stderr.
 
 import * as sdk from "matrix-js-sdk";
+import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
 const [baseUrl, tag] = process.argv.slice(2);
@@ -30,6 +31,7 @@ const BOB = "bob";
 const FROM_ALICE = "secret from alice";
 const FROM_BOB = "secret reply from bob";
 const TO_SECOND_DEVICE = "secret for alice's second device";
+const TO_DEHYDRATED_DEVICE = "secret while alice is offline";
 
 // The last HTTP exchanges, reported when a step fails.
 const requests = [];
@@ -209,7 +211,7 @@ async function scenario(facts, failures, clients) {
     );
 
     const context = { a, b, aId, bId, roomId, ids, clients };
-    for (const phase of [secondDevice, crossSigning, keyBackup]) {
+    for (const phase of [secondDevice, crossSigning, keyBackup, dehydratedDevice]) {
         try {
             await phase(facts, context);
         } catch (error) {
@@ -348,6 +350,61 @@ async function keyBackup(facts, { a, aId, roomId, ids, clients }) {
     facts.history_decrypted_after_restore = bodies;
     facts.restored_message_ids_known = bodies.length === Object.keys(ids).length;
     void aId;
+}
+
+// MSC3814 dehydrated devices: A's first device creates one (its key in secret storage); B sees
+// it and shares the room key of its next message with it; A's fourth device, which never saw
+// that key, rehydrates the device (its to-device messages) and decrypts the message.
+async function dehydratedDevice(facts, { a, b, aId, roomId, clients }) {
+    const crypto = a.getCrypto();
+    facts.dehydration_supported = await step("alice: isDehydrationSupported", () => crypto.isDehydrationSupported());
+    await step("alice: startDehydration", () => crypto.startDehydration({ rehydrate: false }));
+    const dehydrated = await step("alice: GET dehydrated_device", () =>
+        a.http.authedRequest(sdk.Method.Get, "/dehydrated_device", undefined, undefined, {
+            prefix: "/_matrix/client/unstable/org.matrix.msc3814.v1",
+        }),
+    );
+    await step("bob: learns alice's dehydrated device", () =>
+        until("the dehydrated device in bob's device list", async () => {
+            const devices = await b.getCrypto().getUserDeviceInfo([aId], false);
+            return devices.get(aId)?.get(dehydrated.device_id)?.dehydrated === true;
+        }),
+    );
+    facts.bob_sees_dehydrated_device = true;
+    const sent = await step("bob: send encrypted (for the dehydrated device)", () =>
+        b.sendMessage(roomId, { msgtype: "m.text", body: TO_DEHYDRATED_DEVICE }),
+    );
+
+    const a4 = await device(ALICE, "fourth device", clients);
+    let roomKeys = 0;
+    a4.on(CryptoEvent.RehydrationProgress, (keys) => (roomKeys += keys));
+    const rehydrated = new Promise((resolve, reject) => {
+        a4.on(CryptoEvent.RehydrationCompleted, () => resolve());
+        a4.on(CryptoEvent.RehydrationError, (message) => reject(new Error(`rehydration: ${message}`)));
+    });
+    // Its own cross-signing identity first: the private keys are checked against it.
+    await step("alice (fourth device): its cross-signing identity", () =>
+        until("alice's master key", () => a4.getCrypto().userHasCrossSigningKeys(aId, true)),
+    );
+    await step("alice (fourth device): bootstrapCrossSigning (keys from secret storage)", () =>
+        a4.getCrypto().bootstrapCrossSigning({}),
+    );
+    await step("alice (fourth device): startDehydration (rehydrate)", () => a4.getCrypto().startDehydration());
+    await step("alice (fourth device): rehydration completed", () =>
+        Promise.race([
+            rehydrated,
+            new Promise((_, reject) => setTimeout(() => reject(new Error("no RehydrationCompleted")), WAIT_MS)),
+        ]),
+    );
+    await step("alice (fourth device): sees the message", () =>
+        until("the message", () => a4.getRoom(roomId)?.findEventById(sent.event_id)),
+    );
+    facts.rehydrated_room_keys = roomKeys > 0;
+    // The key came from the dehydrated device: this device never had the backup key.
+    facts.fourth_device_without_backup_key = (await a4.getCrypto().getSessionBackupPrivateKey()) === null;
+    facts.rehydrated_device_decrypted = await seesDecrypted(
+        a4, "alice (fourth device)", roomId, sent.event_id, TO_DEHYDRATED_DEVICE,
+    );
 }
 
 const facts = {};
