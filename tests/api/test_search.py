@@ -12,7 +12,10 @@ from tests.api.room_support import User, new_user
 SEARCH = "client-server/search.yaml"
 
 
-async def _search(user: User, criteria: dict[str, Any], status: int = 200, **params: Any) -> Any:
+async def _search(
+    user: User, criteria: dict[str, Any], status: int = 200, next_batch: str | None = None
+) -> Any:
+    params = {"next_batch": next_batch} if next_batch is not None else {}
     body = await user.request(
         "POST",
         f"{V3}/search",
@@ -78,9 +81,10 @@ async def test_search_pagination_context_groups_state(serve: ServeFn) -> None:
         seen: list[str] = []
         token: str | None = None
         for _ in range(5):
-            params: dict[str, str] = {"next_batch": token} if token else {}
             page = await _search(
-                bob, {"search_term": "ping", "order_by": order, "filter": {"limit": 2}}, **params
+                bob,
+                {"search_term": "ping", "order_by": order, "filter": {"limit": 2}},
+                next_batch=token,
             )
             seen += _ids(page)
             token = page.get("next_batch")
