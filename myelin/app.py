@@ -62,6 +62,7 @@ from myelin.api.room_upgrades import room_upgrade_endpoints
 from myelin.api.search import search_endpoints
 from myelin.api.server_keys import server_keys_endpoints
 from myelin.api.shared_secret_registration import shared_secret_registration_endpoints
+from myelin.api.spaces import space_endpoints
 from myelin.api.support import support_endpoints
 from myelin.api.sync import sync_endpoints
 from myelin.api.thirdparty import thirdparty_endpoints
@@ -138,6 +139,7 @@ from myelin.services.server_keys import (
     ServerKeyService,
     load_or_generate_signing_keys,
 )
+from myelin.services.spaces import SpaceSummaries
 from myelin.services.sync import (
     AccountDataProvider,
     LazyMemberCache,
@@ -699,6 +701,14 @@ async def open_homeserver(
         *voip_endpoints(TurnService(turn_settings(config), clock), login),
         *support_endpoints(config.support),
         *thirdparty_endpoints(ThirdPartyLookups(NoThirdPartyNetworks())),
+        *space_endpoints(
+            # The federation side of the hierarchy (helper-24) plugs in as remote=.
+            SpaceSummaries(
+                state=stores.state, events=stores.events, rooms=stores.rooms, directory=directory
+            ),
+            MutualRooms(stores.state),
+            AccessTokens(login, moderation),
+        ),
     ]
     hs.endpoints += federation_media_endpoints(hs.media)
     return hs
