@@ -113,6 +113,7 @@ from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.media import LocalMediaBackend, MediaRepository, MediaSettings
 from myelin.services.media.federation import FederationMediaFetcher
 from myelin.services.media.url_preview import IpFilter, PreviewSettings, UrlPreviewer
+from myelin.services.mutual_rooms import MutualRooms
 from myelin.services.notifier import InProcessNotifier, Notifier
 from myelin.services.openid import OpenIdService
 from myelin.services.presence import PresenceProvider, PresenceService
