@@ -8,10 +8,17 @@ one-time key (``/keys/claim``), sends the Megolm room key in an Olm-encrypted to
 (``/sendToDevice``) and the message as ``m.room.encrypted``; B decrypts it. B replies the same
 way and A decrypts. A logs in on a second device; B learns of it through ``device_lists.changed``
 in ``/sync`` and a new ``/keys/query``, shares a new room key with it, and the second device
-decrypts B's next message. ``run`` returns the facts observed (compare with ``EXPECTED``) and the
-failed steps; ``PLAINTEXTS`` are the bodies that must never reach the server's database.
+decrypts B's next message. ``run`` plays that; ``run_with_js_peer`` plays A with nio against
+a matrix-js-sdk B (``js/e2ee_peer.mjs``): B decrypts A's message, A decrypts B's reply. Both
+return the facts observed (compare with ``EXPECTED``, ``PEER_EXPECTED``) and the failed steps;
+``PLAINTEXTS`` are the bodies that must never reach the server's database.
 """
 
+import asyncio
+import contextlib
+import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,22 +201,28 @@ async def run(base_url: str, tag: str, store_dir: Path) -> tuple[dict[str, Any],
     return context.observed, failures
 
 
-async def _exchange(context: Context, a: Device, b: Device) -> None:
-    """The encrypted room, B's join, A's message decrypted by B and B's reply by A."""
-    observed, tag, bob_id = context.observed, context.tag, context.bob_id
+async def _encrypted_room(context: Context, a: Device) -> str:
+    """A's private room with ``m.room.encryption`` (Megolm), B invited: the room ID."""
     created = ok(
         "alice: POST /createRoom (encrypted)",
         await a.client.room_create(
             name="e2ee interop",
             preset=RoomPreset.private_chat,
-            invite=[bob_id],
+            invite=[context.bob_id],
             initial_state=[
                 {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
             ],
         ),
         RoomCreateResponse,
     )
-    room = context.room = created.room_id
+    context.room = str(created.room_id)
+    return context.room
+
+
+async def _exchange(context: Context, a: Device, b: Device) -> None:
+    """The encrypted room, B's join, A's message decrypted by B and B's reply by A."""
+    observed, tag, bob_id = context.observed, context.tag, context.bob_id
+    room = await _encrypted_room(context, a)
     await b.until("the invite", lambda: room in b.client.invited_rooms)
     ok("bob: POST join", await b.client.join(room), JoinResponse)
     await b.until("the room's encryption", lambda: room in b.encryption)
@@ -260,3 +273,78 @@ async def _second_device(context: Context, b: Device) -> None:
     context.observed["second_device_cannot_read_earlier"] = (
         first in a2.undecryptable and first not in a2.decrypted
     )
+
+
+# Cross-library: nio's A and matrix-js-sdk's B (js/e2ee_peer.mjs) in one encrypted room.
+PEER_PLAINTEXT = "secret from nio to the js-sdk"
+PEER_REPLY = f"reply to: {PEER_PLAINTEXT}"
+
+# What the two libraries observe of each other, verified against Synapse.
+PEER_EXPECTED: dict[str, Any] = {
+    "js_decrypted": {"body": PEER_PLAINTEXT, "sender": ALICE},
+    "nio_decrypted": {"body": PEER_REPLY, "sender": BOB},
+}
+
+
+async def _peer_line(process: asyncio.subprocess.Process, what: str) -> dict[str, Any]:
+    """The next JSON line the js-sdk peer prints; ``ScenarioError`` if it fails or says no."""
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), WAIT_SECONDS * 2)
+    except TimeoutError:
+        raise ScenarioError(f"bob (js-sdk): no {what} within {WAIT_SECONDS * 2:.0f} s") from None
+    try:
+        message: dict[str, Any] = json.loads(line)
+    except json.JSONDecodeError:
+        raise ScenarioError(f"bob (js-sdk): exited without {what} ({line!r})") from None
+    if "error" in message:
+        raise ScenarioError(f"bob (js-sdk): {message['error']}")
+    return message
+
+
+async def run_with_js_peer(
+    base_url: str, tag: str, store_dir: Path, node: str, js_dir: Path
+) -> tuple[dict[str, Any], list[str]]:
+    """A (nio) sends B (matrix-js-sdk) an encrypted message and decrypts B's encrypted reply."""
+    context = Context(base_url, tag, store_dir, {})
+    failures: list[str] = []
+    process: asyncio.subprocess.Process | None = None
+    try:
+        context.alice_id = await _register(base_url, ALICE, tag)
+        context.bob_id = await _register(base_url, BOB, tag)
+        process = await asyncio.create_subprocess_exec(
+            node,
+            str(js_dir / "e2ee_peer.mjs"),
+            base_url,
+            username(BOB, tag),
+            PASSWORD,
+            cwd=js_dir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        await _peer_line(process, "ready line")
+        a = await _login(context, ALICE, "alice-1")
+        room = await _encrypted_room(context, a)
+        await a.until(
+            "bob's join",
+            lambda: room in a.client.rooms and context.bob_id in a.client.rooms[room].users,
+        )
+        await _send(a, room, PEER_PLAINTEXT)
+        received = await _peer_line(process, "decrypted message")
+        sender = str(received.get("sender", ""))[1:].split(":", 1)[0].removesuffix(f"-{tag}")
+        context.observed["js_decrypted"] = {"body": received.get("received"), "sender": sender}
+        reply = str(received.get("reply"))
+        await a.until("the js-sdk's reply decrypted", lambda: reply in a.decrypted)
+        context.observed["nio_decrypted"] = _decrypted(a, reply, tag)
+    except ScenarioError as error:
+        failures.append(str(error))
+    finally:
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+        for device in context.devices:
+            await device.client.close()
+    return context.observed, failures

@@ -9,7 +9,8 @@ decrypts A's Megolm message and A decrypts B's reply; a second device of A's, le
 bootstraps cross-signing (seen by B and by A's second device) and secret storage with a new key
 backup, which a third device of A's restores to decrypt the room's history, then creates a
 dehydrated device (MSC3814) that B shares its next room key with and that a fourth device of A's
-rehydrates to decrypt that message. Against Myelin the
+rehydrates to decrypt that message. Across the libraries, nio's A and matrix-js-sdk's B
+(``js/e2ee_peer.mjs``) exchange an encrypted message and reply. Against Myelin the
 database is then read directly: every message is stored as ``m.room.encrypted`` with a Megolm
 ciphertext and no table holds any of the plaintexts.
 
@@ -267,3 +268,37 @@ async def test_nio_e2ee_against_synapse(synapse_e2ee_server: ServerHandle, tmp_p
 @pytest.mark.synapse
 async def test_js_sdk_e2ee_against_synapse(synapse_e2ee_server: ServerHandle) -> None:
     check(await run_js(synapse_e2ee_server.base_url), JS_EXPECTED)
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise ScenarioError("node is not installed (Node 20 or later is needed)")
+    return node
+
+
+async def run_nio_with_js_peer(base_url: str, store_dir: Path) -> Outcome:
+    return await asyncio.wait_for(
+        scenario_e2ee_nio.run_with_js_peer(base_url, new_tag(), store_dir, _node(), JS_DIR),
+        SCENARIO_SECONDS,
+    )
+
+
+async def test_nio_and_js_sdk_e2ee_against_myelin(
+    myelin_server: ServerHandle, database_yaml: dict[str, Any], tmp_path: Path
+) -> None:
+    check(
+        await run_nio_with_js_peer(myelin_server.base_url, tmp_path),
+        scenario_e2ee_nio.PEER_EXPECTED,
+    )
+    plaintexts = (scenario_e2ee_nio.PEER_PLAINTEXT, scenario_e2ee_nio.PEER_REPLY)
+    report = await stored_plaintext_report(database_yaml, plaintexts)
+    _only_ciphertext(report, len(plaintexts))
+
+
+@pytest.mark.synapse
+async def test_nio_and_js_sdk_e2ee_against_synapse(
+    synapse_e2ee_server: ServerHandle, tmp_path: Path
+) -> None:
+    outcome = await run_nio_with_js_peer(synapse_e2ee_server.base_url, tmp_path)
+    check(outcome, scenario_e2ee_nio.PEER_EXPECTED)
