@@ -31,6 +31,13 @@ from typing import Any
 
 import pytest
 import yaml
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    RegisterResponse,
+    RoomCreateResponse,
+    RoomSendResponse,
+)
 
 from bench import synapse
 from bench.server import Engine, free_port, launch
@@ -205,6 +212,29 @@ def _only_ciphertext(report: dict[str, Any], message_count: int) -> None:
         "hits": [],
         "room_name_seen": True,
     }, report
+
+
+async def test_database_scan_finds_plaintext(
+    myelin_server: ServerHandle, database_yaml: dict[str, Any]
+) -> None:
+    """The control for ``stored_plaintext_report``: an unencrypted message is found by it."""
+    body = f"plaintext control {new_tag()}"
+    client = AsyncClient(myelin_server.base_url, config=AsyncClientConfig(encryption_enabled=False))
+    try:
+        registered = await client.register(f"control-{new_tag()}", "control password 1")
+        assert isinstance(registered, RegisterResponse), registered
+        created = await client.room_create(name=ROOM_NAME)
+        assert isinstance(created, RoomCreateResponse), created
+        content = {"msgtype": "m.text", "body": body}
+        sent = await client.room_send(created.room_id, "m.room.message", content)
+        assert isinstance(sent, RoomSendResponse), sent
+    finally:
+        await client.close()
+    report = await stored_plaintext_report(database_yaml, (body,))
+    assert report["messages"] == 1
+    assert report["encrypted"] == 0
+    assert "events: " + body in report["hits"]
+    assert report["room_name_seen"]
 
 
 async def test_nio_e2ee_against_myelin(
