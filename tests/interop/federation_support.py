@@ -131,33 +131,44 @@ def _tls_listener(ip: str, port: int) -> dict[str, Any]:
     }
 
 
+async def start_federating_myelin(directory: Path, ip: str, ca: TestCA) -> tuple[ServerHandle, str]:
+    """Myelin (SQLite) named ``<ip>:<port>``, federating over TLS on ``ip``; its name."""
+    port = free_port_on(ip)
+    name = f"{ip}:{port}"
+    database = {"name": "sqlite3", "args": {"database": str(directory / "homeserver.db")}}
+    handle = await start_myelin(
+        directory,
+        database,
+        overrides=_myelin_options(name, ca.issue(ip), ca),
+        extra_listeners=[_tls_listener(ip, port)],
+    )
+    return handle, name
+
+
+async def start_federating_synapse(
+    directory: Path, ip: str, ca: TestCA
+) -> tuple[ServerHandle, str]:
+    """Synapse named ``<ip>:<port>``, federating over TLS on ``ip``; its name."""
+    port = free_port_on(ip)
+    name = f"{ip}:{port}"
+    handle = await start_synapse(
+        directory,
+        server_name=name,
+        overrides=_synapse_options(ca.issue(ip), ca),
+        extra_listeners=[_tls_listener(ip, port)],
+    )
+    return handle, name
+
+
 @contextlib.asynccontextmanager
 async def federated_pair(tmp_path: Path, limit_s: float = TEST_TIMEOUT) -> AsyncIterator[Pair]:
     """Myelin (SQLite) and Synapse federating over TLS; both stopped at the end. The body
     is cancelled (a ``TimeoutError``) after ``limit_s`` seconds."""
     ca = TestCA(tmp_path)
-    myelin_port = free_port_on(MYELIN_IP)
-    synapse_port = free_port_on(SYNAPSE_IP)
-    myelin_name = f"{MYELIN_IP}:{myelin_port}"
-    synapse_name = f"{SYNAPSE_IP}:{synapse_port}"
-    myelin_cert = ca.issue(MYELIN_IP)
-    synapse_cert = ca.issue(SYNAPSE_IP)
-    myelin_dir = tmp_path / "myelin"
-    database = {"name": "sqlite3", "args": {"database": str(myelin_dir / "homeserver.db")}}
-    myelin = await start_myelin(
-        myelin_dir,
-        database,
-        overrides=_myelin_options(myelin_name, myelin_cert, ca),
-        extra_listeners=[_tls_listener(MYELIN_IP, myelin_port)],
-    )
+    myelin, myelin_name = await start_federating_myelin(tmp_path / "myelin", MYELIN_IP, ca)
     pair: Pair | None = None
     try:
-        synapse = await start_synapse(
-            tmp_path / "synapse",
-            server_name=synapse_name,
-            overrides=_synapse_options(synapse_cert, ca),
-            extra_listeners=[_tls_listener(SYNAPSE_IP, synapse_port)],
-        )
+        synapse, synapse_name = await start_federating_synapse(tmp_path / "synapse", SYNAPSE_IP, ca)
         pair = Pair(myelin, synapse, myelin_name, synapse_name, ca)
         async with asyncio.timeout(limit_s):
             yield pair
