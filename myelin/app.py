@@ -35,6 +35,7 @@ from myelin.api.federation_version import federation_version_endpoints
 from myelin.api.filters import filter_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
 from myelin.api.keys import keys_endpoints
+from myelin.api.legacy_reads import legacy_read_endpoints
 from myelin.api.login import AccessTokens, login_endpoints
 from myelin.api.logout import logout_endpoints
 from myelin.api.media import media_endpoints
@@ -109,6 +110,7 @@ from myelin.services.federation_auth import FederationRequestVerifier
 from myelin.services.filters import FilterService
 from myelin.services.key_backup import KeyBackupService
 from myelin.services.key_ring import KeyRing, TrustedKeyServer
+from myelin.services.legacy_reads import LegacyReads
 from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.media import LocalMediaBackend, MediaRepository, MediaSettings
 from myelin.services.media.federation import FederationMediaFetcher
@@ -709,6 +711,9 @@ async def open_homeserver(
             ),
             MutualRooms(stores.state),
             AccessTokens(login, moderation),
+        ),
+        *legacy_read_endpoints(
+            LegacyReads(reads=room_reads, events=stores.events, directory=directory)
         ),
     ]
     hs.endpoints += federation_media_endpoints(hs.media)
