@@ -13,6 +13,7 @@ from myelin.config import ListenerConfig
 from myelin.config.homeserver import ListenerResourceConfig
 from tests.api.account_support import SHARED_SECRET
 from tests.api.conftest import FakeClock, MakeConfig, clock, make_config
+from tests.federation.fakes import FakeDns
 from tests.robustness.world import World, populate
 
 __all__ = ["clock", "make_config"]
@@ -36,6 +37,7 @@ async def swept(make_config: MakeConfig, clock: FakeClock) -> AsyncIterator[Swep
             ratelimiting={"enabled": False},
         ),
         clock=clock,
+        dns=FakeDns(),  # no name resolves: remote servers fail at once, without the network
     )
     listener = ListenerConfig(
         port=8008,

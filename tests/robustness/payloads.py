@@ -135,7 +135,8 @@ def mutated_bodies(schema: Any, example: Any) -> Iterator[tuple[str, Any]]:
         if wrong:
             all_wrong[name] = wrong[0]
         nested = properties(field_schema)
-        inner_base = base.get(name) if isinstance(base.get(name), dict) else {}
+        found = base.get(name)
+        inner_base: dict[str, Any] = found if isinstance(found, dict) else {}
         for inner, inner_schema in sorted(nested.items()):
             for value in wrong_values(inner_schema)[:3]:
                 yield (

@@ -102,8 +102,10 @@ def spec_operations() -> dict[tuple[str, str], Operation]:
 
 def find_operation(method: str, path: str) -> Operation | None:
     """The spec's operation for an endpoint; a state path without ``{stateKey}`` is the one
-    with an empty state key."""
+    with an empty state key; HEAD is GET's."""
     operations = spec_operations()
+    if method.upper() == "HEAD":
+        method = "GET"  # HTTP: a GET without the body
     found = operations.get(route_key(method, path))
     if found is None and path.endswith("/state/{eventType}"):
         found = operations.get(route_key(method, path + "/{stateKey}"))

@@ -155,7 +155,8 @@ async def test_missing_and_unknown_tokens(swept: Swept) -> None:
             ({"Authorization": "Bearer \u00e9\u202e"}, "M_UNKNOWN_TOKEN"),
         ):
             outcome = await world.send(endpoint, path, b"{}", authenticated=False, headers=headers)
-            if outcome.status != 401 or errcode.encode() not in outcome.body:
+            answered = outcome.method == "HEAD" or errcode.encode() in outcome.body
+            if outcome.status != 401 or not answered:
                 failures.append(
                     f"[{endpoint.name}] {outcome.description} {headers}: "
                     f"{outcome.status} {outcome.body[:200]!r}, expected 401 {errcode}"
