@@ -25,7 +25,8 @@ from pathlib import Path
 from types import FrameType
 
 from bench import measure, myelin, postgres, synapse
-from bench.messaging import ALL_SCENARIOS
+from bench.media import with_media
+from bench.messaging import ALL_SCENARIOS as LOADS_AND_MESSAGING
 from bench.report import ServerRun, comparison_rows, engine_section, machine, merge_results
 from bench.report import text_table as render_text
 from bench.scenarios import MIB, BenchOptions, Figure, Scenario
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCRATCH = REPO / ".bench"
 DEFAULT_RESULTS = REPO / "bench" / "RESULTS.md"
 SERVERS = ("myelin", "synapse")
+ALL_SCENARIOS = with_media(LOADS_AND_MESSAGING)
 
 
 def _log(message: str) -> None:
@@ -157,6 +159,7 @@ async def main_async(args: argparse.Namespace) -> int:
         messages=args.messages,
         sync_rounds=args.sync_rounds,
         many_rooms=args.many_rooms,
+        media_mib=args.media_mib,
     )
     scenarios = [s for s in ALL_SCENARIOS if not args.only or args.only in s.__name__]
     synapse_version = synapse.ensure_installed(scratch)
@@ -218,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--messages", type=int, default=3000, help="messages sent in all")
     parser.add_argument("--sync-rounds", type=int, default=200, help="/sync wake-up rounds")
     parser.add_argument("--many-rooms", type=int, default=200, help="rooms for initial /sync")
+    parser.add_argument("--media-mib", type=int, default=48, help="media file size, MiB")
     parser.add_argument(
         "--only", default="", help="run only the scenarios whose name contains this"
     )

@@ -41,6 +41,8 @@ class BenchOptions:
     many_rooms: int = 200
     messages_per_room: int = 3
     sync_repeats: int = 5
+    # The media scenario (bench/media.py): the size of the file moved, in MiB.
+    media_mib: int = 48
 
 
 Scenario = Callable[[ServerHandle, BenchOptions], Awaitable[list[Figure]]]
