@@ -39,9 +39,13 @@ class BackoffPolicy:
 
 
 class BackoffStore(Protocol):
-    async def get_backoff(self, destination: str) -> BackoffState | None: ...
+    """Persistence as plain integers: ``(failure_ts, retry_after_ts, retry_interval_ms)``."""
 
-    async def set_backoff(self, destination: str, state: BackoffState) -> None: ...
+    async def get_backoff(self, destination: str) -> tuple[int, int, int] | None: ...
+
+    async def set_backoff(
+        self, destination: str, failure_ts: int, retry_after_ts: int, retry_interval_ms: int
+    ) -> None: ...
 
     async def clear_backoff(self, destination: str) -> None: ...
 
@@ -58,7 +62,8 @@ class DestinationBackoff:
 
     async def state(self, destination: str) -> BackoffState | None:
         if destination not in self._cache:
-            self._cache[destination] = await self._store.get_backoff(destination)
+            row = await self._store.get_backoff(destination)
+            self._cache[destination] = None if row is None else BackoffState(*row)
         return self._cache[destination]
 
     async def retry_after(self, destination: str) -> int | None:
@@ -84,7 +89,7 @@ class DestinationBackoff:
             failure_ts=now, retry_after_ts=now + interval, retry_interval_ms=interval
         )
         self._cache[destination] = state
-        await self._store.set_backoff(destination, state)
+        await self._store.set_backoff(destination, now, now + interval, interval)
         return state
 
     async def record_success(self, destination: str) -> None:
