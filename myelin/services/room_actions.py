@@ -62,9 +62,13 @@ class RoomActions:
         user_id: str,
         device_id: str | None,
         txn_id: str,
-        send: Callable[[], Awaitable[WrittenEvent]],
+        send: Callable[[Callable[[WrittenEvent], Awaitable[None]]], Awaitable[WrittenEvent]],
     ) -> str:
-        """The event ID of the transaction: sent now, or the one sent before."""
+        """The event ID of the transaction: sent now, or the one sent before.
+
+        ``send`` gets the hook recording the transaction, to run before the event's
+        notification: a /sync woken by the event must see its ``transaction_id`` (without it,
+        Hydrogen shows the message twice, its local echo never confirmed)."""
         key = (user_id, device_id or "", txn_id)
         lock = self._txn_locks.setdefault(key, asyncio.Lock())
         try:
@@ -72,14 +76,19 @@ class RoomActions:
                 found = await self._reads.get_txn_event(*key)
                 if found is not None:
                     return found.event_id
-                written = await send()
-                record = await self._reads.store_txn_event(
-                    *key,
-                    room_id=written.event.room_id,
-                    event_id=written.event.event_id,
-                    created_ts=self._clock.now_ms(),
-                )
-                return record.event_id
+                recorded: list[str] = []
+
+                async def record(written: WrittenEvent) -> None:
+                    stored = await self._reads.store_txn_event(
+                        *key,
+                        room_id=written.event.room_id,
+                        event_id=written.event.event_id,
+                        created_ts=self._clock.now_ms(),
+                    )
+                    recorded.append(stored.event_id)
+
+                written = await send(record)
+                return recorded[0] if recorded else written.event.event_id
         finally:
             if not lock.locked() and self._txn_locks.get(key) is lock:
                 del self._txn_locks[key]
@@ -96,8 +105,10 @@ class RoomActions:
     ) -> str:
         """``PUT /rooms/{roomId}/send/{eventType}/{txnId}``."""
 
-        async def send() -> WrittenEvent:
-            return await self._events.send_event(user_id, room_id, event_type, content)
+        async def send(record: Callable[[WrittenEvent], Awaitable[None]]) -> WrittenEvent:
+            return await self._events.send_event(
+                user_id, room_id, event_type, content, before_notify=record
+            )
 
         return await self.with_txn(user_id, device_id, txn_id, send)
 
@@ -156,14 +167,14 @@ class RoomActions:
         if room_version.redacts_in_content:
             content["redacts"] = event_id
 
-        async def send() -> WrittenEvent:
+        async def send(record: Callable[[WrittenEvent], Awaitable[None]]) -> WrittenEvent:
             template = EventTemplate(
                 "m.room.redaction",
                 user_id,
                 content,
                 redacts=None if room_version.redacts_in_content else event_id,
             )
-            return await self._events.send(room_id, template)
+            return await self._events.send(room_id, template, before_notify=record)
 
         return await self.with_txn(user_id, device_id, txn_id, send)
 

@@ -7,7 +7,7 @@ few checks made before them are the ones the endpoints describe beyond the auth 
 someone who is not in the room, unbanning someone who is not banned).
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from myelin.core.errors import (
@@ -109,13 +109,22 @@ class EventService:
                 400, "M_UNSUPPORTED_ROOM_VERSION", f"room {room_id} has an unknown version"
             ) from e
 
-    async def send(self, room_id: str, template: EventTemplate) -> WrittenEvent:
-        """Write a local user's event into a known room."""
+    async def send(
+        self,
+        room_id: str,
+        template: EventTemplate,
+        *,
+        before_notify: Callable[[WrittenEvent], Awaitable[None]] | None = None,
+    ) -> WrittenEvent:
+        """Write a local user's event into a known room (``before_notify``: see
+        ``EventWriter.create_and_send``)."""
         if server_name_of(template.sender) != self._server_name:
             raise ValueError(f"{template.sender} is not a user of this server")
         room_version = await self.room_version(room_id)
         try:
-            return await self._writer.create_and_send(room_id, room_version, template)
+            return await self._writer.create_and_send(
+                room_id, room_version, template, before_notify=before_notify
+            )
         except InvalidEventError as e:
             raise invalid_event_error(e) from e
         except CanonicalJsonError as e:
@@ -130,10 +139,13 @@ class EventService:
         content: Mapping[str, Any],
         *,
         redacts: str | None = None,
+        before_notify: Callable[[WrittenEvent], Awaitable[None]] | None = None,
     ) -> WrittenEvent:
         """A message event (``PUT /rooms/{roomId}/send/{eventType}/{txnId}``)."""
         return await self.send(
-            room_id, EventTemplate(event_type, sender, dict(content), redacts=redacts)
+            room_id,
+            EventTemplate(event_type, sender, dict(content), redacts=redacts),
+            before_notify=before_notify,
         )
 
     async def send_state_event(

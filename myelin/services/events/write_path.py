@@ -137,18 +137,23 @@ class EventWriter:
         template: EventTemplate,
         *,
         prev_event_ids: Sequence[str] | None = None,
+        before_notify: Callable[[WrittenEvent], Awaitable[None]] | None = None,
     ) -> WrittenEvent:
         """Build a local event on the room's forward extremities and write it.
 
         ``prev_event_ids`` overrides the extremities (for tests and future callers that must
         point at given events). Building and writing happen under the room's lock, so local
-        events into one room form a chain, never a fork.
+        events into one room form a chain, never a fork. ``before_notify`` runs once the event
+        is durable and before anyone is woken for it (the sender's transaction ID is recorded
+        there, so that a /sync woken by the event already serves it as ``transaction_id``).
         """
         async with self.locks.hold(room_id):
             event, before = await self._build_locked(
                 room_id, room_version, template, prev_event_ids
             )
             written = await self._write_locked(event, EventSource.LOCAL, before)
+        if before_notify is not None:
+            await before_notify(written)
         await self._notify(written)
         return written
 
