@@ -25,6 +25,9 @@ class Person:
         self.user_id = ""
         self.token = ""
         self.since: str | None = None
+        # Every room event any sync returned, by (section, room ID): one sync may bring
+        # several awaited events at once.
+        self.seen: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._txn = 0
 
     async def request(
@@ -85,6 +88,11 @@ class Person:
             params["since"] = self.since
         body: dict[str, Any] = await self.request("GET", f"{V3}/sync", params=params)
         self.since = body["next_batch"]
+        for section in ("join", "leave"):
+            for room_id, room in body.get("rooms", {}).get(section, {}).items():
+                self.seen.setdefault((section, room_id), []).extend(
+                    [*room.get("state", {}).get("events", []), *room["timeline"]["events"]]
+                )
         return body
 
     async def sync_until(
@@ -101,8 +109,7 @@ class Person:
 
     async def wait_for_message(self, room_id: str, text: str) -> dict[str, Any]:
         def find(body: dict[str, Any]) -> dict[str, Any] | None:
-            room = body.get("rooms", {}).get("join", {}).get(room_id, {})
-            for event in room.get("timeline", {}).get("events", []):
+            for event in self.seen.get(("join", room_id), []):
                 if event.get("content", {}).get("body") == text:
                     return dict(event)
             return None
@@ -114,12 +121,7 @@ class Person:
         self, room_id: str, user_id: str, membership: str, section: str = "join"
     ) -> dict[str, Any]:
         def find(body: dict[str, Any]) -> dict[str, Any] | None:
-            room = body.get("rooms", {}).get(section, {}).get(room_id, {})
-            events = [
-                *room.get("state", {}).get("events", []),
-                *room.get("timeline", {}).get("events", []),
-            ]
-            for event in events:
+            for event in self.seen.get((section, room_id), []):
                 if (
                     event.get("type") == "m.room.member"
                     and event.get("state_key") == user_id
