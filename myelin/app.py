@@ -99,6 +99,7 @@ from myelin.services.e2e_keys import E2EKeyService
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
 from myelin.services.federation.edus import EduHandler
+from myelin.services.federation.edus_out import OutboundEdus
 from myelin.services.federation.invites import FederatedInvites
 from myelin.services.federation.membership import FederatedMembership
 from myelin.services.federation.receiver import PduReceiver
@@ -679,6 +680,10 @@ async def open_homeserver(
             await fed_sender.send_pdu(event.event_id, [s for s in servers if s != origin])
 
         fed_membership.broadcast = broadcast
+        edus_out = OutboundEdus(fed_sender, clock, ids)
+        typing.on_local_change = edus_out.typing
+        receipts.on_local_receipt = edus_out.receipt
+        to_device.send_remote = edus_out.to_device
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
     hs.media = media_repository(config, stores, clock, hs.federation)

@@ -8,7 +8,7 @@ on the receipts notifier (a private receipt only to its owner, who alone may see
 notification counts (``myelin.storage.push_actions`` compares against them).
 """
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -117,6 +117,11 @@ class ReceiptService:
         self._account_data = account_data
         self.notifier = notifier
         self._clock = clock
+        # Set by the composition root: our users' public receipts for the room's other
+        # servers (room, type, user, event ID, data), sent as an ``m.receipt`` EDU.
+        self.on_local_receipt: (
+            Callable[[str, str, str, str, dict[str, Any]], Awaitable[None]] | None
+        ) = None
 
     async def current_position(self) -> int:
         return await self._store.current_position()
@@ -214,6 +219,11 @@ class ReceiptService:
         )
         if position is None:
             return
+        if receipt_type != READ_PRIVATE and self.on_local_receipt is not None:
+            data: dict[str, Any] = {"ts": self._clock.now_ms()}
+            if thread_id is not None:
+                data["thread_id"] = thread_id
+            await self.on_local_receipt(room_id, receipt_type, user_id, stored.event_id, data)
         if receipt_type == READ_PRIVATE:
             # Nobody but the sender may see it: wake only their syncs.
             await self.notifier.notify(position, None, (user_id,))

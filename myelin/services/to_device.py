@@ -12,7 +12,7 @@ they belong to the syncing device, as the to-device messages do.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,6 +68,9 @@ class ToDeviceService:
     devices: DeviceLister
     notifier: Notifier
     clock: Clock
+    # Set by the composition root: messages for another server's users (server, sender,
+    # type, messages by user and device), sent as an ``m.direct_to_device`` EDU.
+    send_remote: Callable[[str, str, str, dict[str, Any]], Awaitable[None]] | None = None
 
     async def send(
         self,
@@ -81,6 +84,8 @@ class ToDeviceService:
         if not isinstance(messages, dict):
             raise MatrixError(400, "M_BAD_JSON", "messages must be an object")
         deliveries: list[tuple[str, str, dict[str, Any]]] = []
+        # Messages for users of other servers, by server (the m.direct_to_device EDU).
+        remote: dict[str, dict[str, Any]] = {}
         for user_id, by_device in messages.items():
             if not is_valid_user_id(user_id):
                 raise MatrixError(400, "M_INVALID_PARAM", f"Invalid user ID {user_id!r}")
@@ -90,8 +95,7 @@ class ToDeviceService:
                 if not isinstance(content, dict):
                     raise MatrixError(400, "M_BAD_JSON", "message content must be an object")
             if user_id.split(":", 1)[1] != self.server_name:
-                # Sending on to remote servers needs federation, which Myelin lacks yet.
-                logger.info("Not delivering to-device messages to remote user %s", user_id)
+                remote.setdefault(user_id.split(":", 1)[1], {})[user_id] = by_device
                 continue
             existing = {d.device_id for d in await self.devices.list_devices(user_id)}
             for device_id, content in by_device.items():
@@ -104,6 +108,12 @@ class ToDeviceService:
         position = await self.store.enqueue(deliveries, txn_key=txn_key, now_ms=self.clock.now_ms())
         if position is not None and deliveries:
             await self.notifier.notify(position, None, {user for user, _, _ in deliveries})
+        if remote and self.send_remote is not None and position is not None:
+            # Sent once per transaction ID (position is None for a retried request).
+            for server, by_user in remote.items():
+                await self.send_remote(server, sender, event_type, by_user)
+        elif remote:
+            logger.info("Not delivering to-device messages to %s: no federation", sorted(remote))
 
     async def current_position(self) -> int:
         return await self.store.current_position()

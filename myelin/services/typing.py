@@ -7,7 +7,7 @@ entries are removed (a change like any other) whenever the service is read or wr
 client never sees a user typing past the timeout it asked for.
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -36,6 +36,9 @@ class TypingService:
         # room_id -> the position of the room's latest change
         self._changed_at: dict[str, int] = {}
         self._position = 0
+        # Set by the composition root: our users' typing changes for the room's other
+        # servers (the ``m.typing`` EDU).
+        self.on_local_change: Callable[[str, str, bool], Awaitable[None]] | None = None
 
     async def set_typing(
         self, requester: str, room_id: str, user_id: str, typing: bool, timeout_ms: int | None
@@ -58,6 +61,8 @@ class TypingService:
             del self._typing[room_id]
         if changed:
             await self._changed([room_id])
+            if self.on_local_change is not None:
+                await self.on_local_change(room_id, user_id, typing)
 
     async def stop_typing(self, room_id: str, user_id: str) -> None:
         """Forget that the user types in the room (when they send an event or leave)."""

@@ -3,6 +3,8 @@ endpoints (by room ID with ``via``, by a remote alias), messages both ways in ``
 display names across servers, invites both ways (accepted and rejected), knocks, leaving and
 banning across servers."""
 
+from typing import Any
+
 from tests.federation.conftest import Federation
 from tests.federation.remote_support import Person, two_servers
 
@@ -151,3 +153,57 @@ async def test_knock_on_a_room_of_another_server(federation: Federation) -> None
         await alice.room_action(room_id, "invite", user_id=bob.user_id)
         await bob.join(room_id)
         await alice.wait_for_member(room_id, bob.user_id, "join")
+
+
+async def test_typing_receipts_and_to_device_across_servers(federation: Federation) -> None:
+    a, b = await two_servers(federation)
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        bob = await Person(federation, b, http).register("bob")
+        room_id = await alice.create_room(preset="public_chat")
+        await bob.join(room_id, via=["a.test"])
+        await alice.wait_for_member(room_id, bob.user_id, "join")
+        event_id = await alice.send(room_id, "read me")
+        await bob.wait_for_message(room_id, "read me")
+        # Typing on B reaches A.
+        await bob.request(
+            "PUT",
+            f"/_matrix/client/v3/rooms/{room_id}/typing/{bob.user_id}",
+            json={"typing": True, "timeout": 30000},
+        )
+
+        def ephemeral(kind: str) -> Any:
+            def find(body: dict[str, Any]) -> Any:
+                room = body.get("rooms", {}).get("join", {}).get(room_id, {})
+                events = room.get("ephemeral", {}).get("events", [])
+                return [e for e in events if e["type"] == kind]
+
+            return find
+
+        typing = await alice.sync_until(ephemeral("m.typing"))
+        assert typing[0]["content"]["user_ids"] == [bob.user_id]
+        # A read receipt on B reaches A.
+        await bob.request(
+            "POST", f"/_matrix/client/v3/rooms/{room_id}/receipt/m.read/{event_id}", json={}
+        )
+
+        def bobs_receipt(body: dict[str, Any]) -> Any:
+            for receipt in ephemeral("m.receipt")(body):
+                users = receipt["content"].get(event_id, {}).get("m.read", {})
+                if bob.user_id in users:
+                    return users[bob.user_id]
+            return None
+
+        assert "ts" in await alice.sync_until(bobs_receipt)
+        # A to-device message from A's user to B's user's devices.
+        await alice.request(
+            "PUT",
+            "/_matrix/client/v3/sendToDevice/m.test/txn1",
+            json={"messages": {bob.user_id: {"*": {"hello": "bob"}}}},
+        )
+
+        def to_device(body: dict[str, Any]) -> Any:
+            return body.get("to_device", {}).get("events")
+
+        (message,) = await bob.sync_until(to_device)
+        assert message == {"type": "m.test", "sender": alice.user_id, "content": {"hello": "bob"}}

@@ -80,6 +80,10 @@ class FederationSender:
         servers.discard(self._server_name)
         return sorted(s for s in servers if self._client.policy.permits(s))
 
+    def permits(self, server: str) -> bool:
+        """Whether ``server`` is another server the operator lets us federate with."""
+        return server != self._server_name and self._client.policy.permits(server)
+
     async def on_event_persisted(self, written: WrittenEvent) -> None:
         """The write path's after-persist hook: queue our own accepted events for the room's
         other servers (a membership change also reaches its target's server)."""
