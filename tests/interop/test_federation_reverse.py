@@ -1,7 +1,7 @@
 """Interop over federation with Synapse, Myelin's users going out (Server-Server API
 "Joining Rooms" and "Leaving Rooms (Rejecting Invites)" outbound, "Inviting to a room" from
 Myelin): a Myelin user joins a Synapse room by ID and by alias, a Synapse user accepts a
-Myelin invite, a Myelin user rejects a Synapse invite; messages flow both ways.
+Myelin invite, a Myelin user accepts and rejects Synapse invites; messages flow both ways.
 
 Marked ``synapse``: the SQLite pass only.
 """
@@ -69,3 +69,14 @@ async def test_myelin_user_rejects_synapse_invite(tmp_path: Path) -> None:
         await alice.wait_for_invite(room_id)
         await alice.membership(room_id, "leave")
         await bob.wait_for_event(room_id, is_membership(alice.user_id, "leave"), "the rejection")
+
+
+async def test_synapse_user_invites_myelin_user(tmp_path: Path) -> None:
+    async with federated_pair(tmp_path) as pair:
+        alice, bob = await _users(pair)
+        room_id = await bob.create_room(preset="private_chat")
+        await bob.membership(room_id, "invite", user_id=alice.user_id)
+        await alice.wait_for_invite(room_id)
+        await alice.join(room_id)
+        await bob.wait_for_event(room_id, is_membership(alice.user_id, "join"), "alice's join")
+        await _exchange(room_id, alice, bob)
