@@ -3,8 +3,8 @@
 flow both ways through each side's ``/sync``, earlier history arrives by backfill, display
 names resolve across the servers, leaving and banning work across them.
 
-Marked ``synapse``: the SQLite pass only. Steps Myelin cannot pass yet are in
-``test_federation_pending.py`` (marked ``pending_myelin``).
+Marked ``synapse``: the SQLite pass only. The encrypted room, not passing yet, is in
+``test_federation_e2ee.py`` (marked ``pending_myelin``).
 """
 
 from collections.abc import Callable, Mapping
