@@ -15,7 +15,7 @@ from myelin.core.auth_rules import auth_types_for_event
 from myelin.core.client_events import strip_state_event
 from myelin.core.event_signing import sign_event
 from myelin.core.events import EventView
-from myelin.core.identifiers import server_name_of
+from myelin.core.identifiers import is_valid_user_id, server_name_of
 from myelin.core.room_versions import EventIdFormat, RoomVersion
 from myelin.core.signing import SigningKey
 from myelin.services.errors import MatrixError
@@ -71,11 +71,10 @@ class FederatedMembership:
     ) -> dict[str, Any]:
         """``GET /make_join`` or ``/make_knock`` (``versions``: the ``ver`` the remote
         supports) or ``/make_leave`` (empty ``versions``)."""
-        try:
-            if server_name_of(user_id) != origin:
-                raise MatrixError(403, "M_FORBIDDEN", "User is not from the origin server")
-        except ValueError as e:
-            raise MatrixError(400, "M_INVALID_PARAM", "Invalid user ID") from e
+        if not is_valid_user_id(user_id):
+            raise MatrixError(400, "M_INVALID_PARAM", "Invalid user ID")
+        if server_name_of(user_id) != origin:
+            raise MatrixError(403, "M_FORBIDDEN", "User is not from the origin server")
         version = await self._serving.room_version(room_id)
         if membership == "knock" and not version.knock:
             raise MatrixError(
