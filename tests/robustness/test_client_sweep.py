@@ -103,13 +103,22 @@ class BadPathParams(CaseFn):
                 yield fill(endpoint, world, (name, segment)), body
 
 
+# Query parameters tried on endpoints the spec does not define (admin APIs, legacy media,
+# unstable endpoints), as integers: the names such endpoints parse.
+GENERIC_QUERY = {
+    name: {"type": "integer"}
+    for name in ("limit", "from", "to", "dir", "since", "timeout", "before_ts", "size_gt")
+} | {name: {"type": "string"} for name in ("filename", "order_by", "keep_profiles", "version")}
+
+
 class BadQueryParams(CaseFn):
     def __call__(self, endpoint: Endpoint, operation: Operation | None, world: World) -> Cases:
-        if operation is None or not operation.query:
+        query = operation.query if operation is not None else GENERIC_QUERY
+        if not query:
             return
         body = example_body(operation) if endpoint.method in _BODY_METHODS else None
         path = fill(endpoint, world)
-        for name, schema in sorted(operation.query.items()):
+        for name, schema in sorted(query.items()):
             kind = schema.get("type") if isinstance(schema, dict) else None
             values = list(BAD_QUERY_VALUES.get(kind if isinstance(kind, str) else "string", []))
             if isinstance(schema, dict) and "enum" in schema:

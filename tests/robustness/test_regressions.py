@@ -79,3 +79,19 @@ async def test_nul_in_body_strings_is_bad_json(swept: Swept) -> None:
         b'{"displayname": "a\\\\u0000"}',
         (200, None),
     )
+
+
+async def test_make_membership_with_an_invalid_user_id_is_invalid_param(swept: Swept) -> None:
+    """``make_leave``/``make_join`` checked only the server name of the user ID: a room ID or
+    an over-long ID from the right server reached event building and answered 500."""
+    from tests.robustness.test_federation_auth import _signed
+
+    room = quote(swept.world.room_id)
+    for kind in ("make_leave", "make_join", "make_knock"):
+        for user in ("!room:test.example", "@" + "u" * 300 + ":test.example"):
+            path = f"/_matrix/federation/v1/{kind}/{room}/{quote(user)}?ver=10"
+            endpoint = next(e for e in swept.endpoints if e.name == f"federation.{kind}")
+            headers = _signed(swept, "GET", path, None)
+            outcome = await swept.world.send(endpoint, path, headers=headers)
+            assert outcome.status == 400, outcome
+            assert b'"M_INVALID_PARAM"' in outcome.body, outcome
