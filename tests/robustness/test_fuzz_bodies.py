@@ -1,7 +1,8 @@
 """Random JSON bodies for every body-taking endpoint (spec: Client-Server API, "API Standards":
-requests are JSON objects the server validates). Hypothesis draws an endpoint, then either any
-JSON value or the spec's example body with random values in its fields and in nested objects;
-no answer may be a 5xx or a malformed error. Derandomized and bounded, so runs are reproducible.
+requests are JSON objects the server validates; Server-Server API, "Request Authentication":
+federation requests are signed, here by this server itself). Hypothesis draws, per endpoint,
+either any JSON value or the spec's example body with random values in its fields and nested
+objects; no answer may be a 5xx or a malformed error. Derandomized and bounded: reproducible.
 """
 
 import asyncio
@@ -10,11 +11,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from myelin.api.auth import AuthKind
 from myelin.api.http import Endpoint
 from tests.robustness.conftest import Swept
 from tests.robustness.payloads import UNICODE_EDGES, encode, properties
 from tests.robustness.spec_index import find_operation
 from tests.robustness.test_client_sweep import fill, report
+from tests.robustness.test_federation_auth import _signed
 from tests.robustness.world import DESTRUCTIVE, ensure_session, judge
 
 EXAMPLES_PER_ENDPOINT = 25
@@ -88,7 +91,11 @@ async def test_random_json_bodies(swept: Swept) -> None:
         )
         @given(body=bodies(endpoint))
         def check(body: Any) -> None:
-            outcome = run(world.send(endpoint, fill(endpoint, world), encode(body)))
+            path, raw = fill(endpoint, world), encode(body)
+            headers = {}
+            if endpoint.auth is AuthKind.X_MATRIX:
+                headers = _signed(swept, endpoint.method, path, raw)
+            outcome = run(world.send(endpoint, path, raw, headers=headers))
             problem = judge(outcome, operation)
             if problem is not None:
                 failures.append(f"[{endpoint.name}] {problem}")
