@@ -15,6 +15,7 @@ import yaml
 
 from myelin.config import extras, media
 from myelin.config import federation as fedconf
+from myelin.config.appservices import AppserviceRegistration, load_registrations
 from myelin.config.ratelimiting import (
     DEFAULT_MAX_REQUEST_SIZE,
     RatelimitingConfig,
@@ -327,6 +328,13 @@ class HomeserverConfig:
         False,
         doc="Whether POST /register?kind=guest may create guest accounts.",
     )
+    app_service_config_files: tuple[str, ...] = option(
+        (),
+        doc="Registration files (YAML) of application services (bridges and bots), as in the"
+        " Application Service API: id, url, as_token, hs_token, sender_localpart, namespaces,"
+        " rate_limited, protocols, receive_ephemeral. See docs/appservices.md.",
+        fix="list paths of registration files, e.g. [/etc/myelin/irc-bridge.yaml]",
+    )
     registration_shared_secret: str | None = option(
         None,
         doc="A secret that allows registration through POST /_synapse/admin/v1/register"
@@ -467,6 +475,10 @@ class HomeserverConfig:
 
     # Where relative paths are resolved; set by load_config, not an option.
     config_dir: Path = dataclasses.field(default=Path("."), metadata={"internal": True})
+    # The registrations read from app_service_config_files; set by parse_config, not an option.
+    app_services: tuple[AppserviceRegistration, ...] = dataclasses.field(
+        default=(), metadata={"internal": True}
+    )
 
     def resolve(self, path: str) -> Path:
         """A path from the configuration, relative ones against the configuration's directory."""
@@ -533,7 +545,7 @@ def parse_config(
     report = report if report is not None else Report()
     if not isinstance(raw, Mapping):
         raise ConfigError([Problem("", "the configuration must be a YAML mapping of options")])
-    internal = {"config_dir"}
+    internal = {"config_dir", "app_services"}
     filtered = {k: v for k, v in raw.items() if k not in internal}
     for key in internal & set(raw):
         report.warnings.append(f"{key}: unknown option, ignored")
@@ -544,6 +556,11 @@ def parse_config(
     _postcheck(config, report)
     if report.problems:
         raise ConfigError(report.problems)
+    if config.app_service_config_files:
+        registrations = load_registrations(
+            [config.resolve(p) for p in config.app_service_config_files], report.warnings
+        )
+        config = dataclasses.replace(config, app_services=registrations)
     return config
 
 
