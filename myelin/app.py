@@ -98,6 +98,7 @@ from myelin.services.directory import Directory
 from myelin.services.e2e_keys import E2EKeyService
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
+from myelin.services.federation.device_updates import RemoteDeviceLists
 from myelin.services.federation.edus import EduHandler
 from myelin.services.federation.edus_out import OutboundEdus
 from myelin.services.federation.invites import FederatedInvites
@@ -609,16 +610,17 @@ async def open_homeserver(
     async def acl_allows(room_id: str, origin: str) -> bool:
         return await room_acl_allows(stores.state, stores.events, room_id, origin)
 
+    edu_handler = EduHandler(
+        acl_allows,
+        typing=typing,
+        receipts=receipts,
+        presence=presence,
+        to_device=to_device,
+        device_lists=device_lists,
+    )
     fed_transactions = TransactionHandler(
         receiver=fed_receiver,
-        edus=EduHandler(
-            acl_allows,
-            typing=typing,
-            receipts=receipts,
-            presence=presence,
-            to_device=to_device,
-            device_lists=device_lists,
-        ),
+        edus=edu_handler,
         rooms=stores.rooms,
         state=stores.state,
         events=stores.events,
@@ -684,6 +686,15 @@ async def open_homeserver(
         typing.on_local_change = edus_out.typing
         receipts.on_local_receipt = edus_out.receipt
         to_device.send_remote = edus_out.to_device
+        # E2EE across servers (helper-29): remote keys, device list and signing key updates.
+        remote_devices = RemoteDeviceLists(
+            server_name=config.server_name,
+            client=hs.federation,
+            sender=fed_sender,
+            tracker=device_lists,
+        )
+        e2e_keys.remote = remote_devices
+        edu_handler.remote_devices = remote_devices
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
     hs.media = media_repository(config, stores, clock, hs.federation)

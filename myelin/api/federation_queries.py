@@ -137,7 +137,8 @@ def federation_query_endpoints(
 def _e2e_endpoints(server_name: str, e2e: E2EKeyService) -> list[Endpoint]:
     async def user_devices(ctx: Context) -> web.StreamResponse:
         user_id = _local_user(ctx.request.match_info["userId"], server_name)
-        stream_id = await e2e.device_lists.current_position()
+        # The user's latest update: the prev_id of the next m.device_list_update we send.
+        stream_id = await e2e.device_lists.last_change(user_id) or 0
         keys = await e2e.query_keys(_origin(ctx), {user_id: []})
         devices: list[dict[str, Any]] = []
         for device_id, device_keys in sorted(keys["device_keys"].get(user_id, {}).items()):

@@ -18,10 +18,12 @@ from myelin.services.sync.token import InvalidSyncTokenError, SyncToken
 _TOKEN = AuthKind.ACCESS_TOKEN
 
 
-def _timeout(body: dict[str, object]) -> None:
+def _timeout(body: dict[str, object]) -> int | None:
+    """The request's ``timeout`` for remote servers (ms), bounded to a minute."""
     timeout = body.get("timeout")
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool)):
         raise MatrixError(400, "M_BAD_JSON", "timeout must be an integer")
+    return None if timeout is None else max(0, min(timeout, 60_000))
 
 
 def _token(ctx: Context, name: str) -> SyncToken:
@@ -51,18 +53,18 @@ def keys_endpoints(
     async def query(ctx: Context) -> web.StreamResponse:
         user_id, _ = requester_ids(ctx)
         body = await json_object_body(ctx.request)
-        _timeout(body)
+        timeout = _timeout(body)
         if "device_keys" not in body:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: device_keys")
-        return json_response(await keys.query_keys(user_id, body["device_keys"]))
+        return json_response(await keys.query_keys(user_id, body["device_keys"], timeout))
 
     async def claim(ctx: Context) -> web.StreamResponse:
         requester_ids(ctx)
         body = await json_object_body(ctx.request)
-        _timeout(body)
+        timeout = _timeout(body)
         if "one_time_keys" not in body:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: one_time_keys")
-        return json_response(await keys.claim_keys(body["one_time_keys"]))
+        return json_response(await keys.claim_keys(body["one_time_keys"], timeout))
 
     async def changes(ctx: Context) -> web.StreamResponse:
         user_id, _ = requester_ids(ctx)

@@ -51,6 +51,8 @@ class DeviceListStore(Protocol):
 
     async def last_membership(self, room_id: str, user_id: str) -> str | None: ...
 
+    async def last_device_change(self, user_id: str) -> int | None: ...
+
 
 @dataclass(frozen=True)
 class DeviceListChanges:
@@ -75,6 +77,16 @@ class DeviceListService:
         watchers = await self.store.users_sharing_rooms(user_id)
         await self.notifier.notify(position, None, {user_id, *watchers})
         return position
+
+    async def last_change(self, user_id: str) -> int | None:
+        """The position of ``user_id``'s latest device or key change, if any."""
+        return await self.store.last_device_change(user_id)
+
+    async def users_sharing_rooms(self, user_id: str) -> set[str]:
+        return await self.store.users_sharing_rooms(user_id)
+
+    async def rooms_of(self, user_id: str) -> set[str]:
+        return await self.store.rooms_of(user_id)
 
     async def membership_changed(self, room_id: str, user_id: str, membership: str) -> None:
         """Record a membership change (only a change of joined-or-not counts)."""

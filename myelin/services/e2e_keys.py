@@ -2,12 +2,15 @@
 keys", "One-time and fallback keys", "Tracking the device list for a user", "Cross-signing"
 and the ``/keys/*`` endpoints).
 
-Remote users' keys need federation, which Myelin lacks yet: their servers are listed in
-``failures`` of ``/keys/query`` and ``/keys/claim``, as the spec says for unreachable servers.
+Remote users' keys are asked of their servers (``remote``: ``/user/keys/query`` and
+``/user/keys/claim`` over federation); unreachable servers are listed in ``failures``. Changes
+of a local user's devices and cross-signing keys reach the servers sharing a room with the
+user as ``m.device_list_update`` / ``m.signing_key_update`` EDUs through ``remote`` too.
 """
 
+import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -17,6 +20,7 @@ from myelin.core.identifiers import is_valid_user_id
 from myelin.core.signing import VerifyKey, verify_signature
 from myelin.services.device_lists import DeviceListService
 from myelin.services.errors import MatrixError
+from myelin.services.federation.device_updates import RemoteDeviceLists
 from myelin.storage import DeviceRecord
 from myelin.storage.e2e_keys import OneTimeKey, Signature
 
@@ -122,6 +126,39 @@ class E2EKeyService:
     devices: DeviceLookup
     device_lists: DeviceListService
     clock: Clock
+    # Federation (None: remote users' servers are reported in ``failures``).
+    remote: RemoteDeviceLists | None = None
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False, repr=False)
+
+    async def _devices_changed(self, user_id: str, device_ids: Sequence[str]) -> None:
+        """Record a change of the user's devices; tell the servers sharing a room with the
+        user, one ``m.device_list_update`` per device chained by ``prev_id``."""
+        if self.remote is None or _server_of(user_id) != self.server_name or not device_ids:
+            await self.device_lists.mark_changed(user_id)
+            return
+        lock = self._locks.setdefault(user_id, asyncio.Lock())
+        for device_id in device_ids:
+            async with lock:
+                prev_id = await self.device_lists.last_change(user_id)
+                stream_id = await self.device_lists.mark_changed(user_id)
+                keys = await self._device_entry(user_id, device_id)
+                await self.remote.device_updated(user_id, device_id, keys, stream_id, prev_id)
+
+    async def _device_entry(self, user_id: str, device_id: str) -> JsonDict | None:
+        found = await self.query_keys(user_id, {user_id: [device_id]})
+        entry = found["device_keys"].get(user_id, {}).get(device_id)
+        return entry if isinstance(entry, dict) else None
+
+    async def _signing_keys_changed(self, user_id: str) -> None:
+        await self.device_lists.mark_changed(user_id)
+        if self.remote is None or _server_of(user_id) != self.server_name:
+            return
+        found = await self.query_keys(user_id, {user_id: []})
+        await self.remote.signing_keys_updated(
+            user_id,
+            found["master_keys"].get(user_id),
+            found["self_signing_keys"].get(user_id),
+        )
 
     # POST /keys/upload
 
@@ -154,7 +191,7 @@ class E2EKeyService:
                 )
         if device_keys is not None and device_keys != stored:
             await self.keys.set_device_keys(user_id, device_id, device_keys)
-            await self.device_lists.mark_changed(user_id)
+            await self._devices_changed(user_id, [device_id])
         if parsed_one_time:
             await self.keys.add_one_time_keys(
                 user_id, device_id, parsed_one_time, self.clock.now_ms()
@@ -215,10 +252,13 @@ class E2EKeyService:
 
     # POST /keys/query
 
-    async def query_keys(self, requester: str, device_keys: Any) -> JsonDict:
+    async def query_keys(
+        self, requester: str, device_keys: Any, timeout_ms: int | None = None
+    ) -> JsonDict:
         if not isinstance(device_keys, dict):
             raise _bad("device_keys must be an object")
         wanted: dict[str, list[str]] = {}
+        remote: dict[str, dict[str, list[str]]] = {}
         failures: JsonDict = {}
         for user_id, device_ids in device_keys.items():
             if not is_valid_user_id(user_id):
@@ -226,10 +266,13 @@ class E2EKeyService:
             if not isinstance(device_ids, list) or not all(isinstance(d, str) for d in device_ids):
                 raise _bad("device_keys must map user IDs to lists of device IDs")
             if _server_of(user_id) != self.server_name:
-                failures[_server_of(user_id)] = {
-                    "status": 503,
-                    "message": "Federation is not available",
-                }
+                if self.remote is not None:
+                    remote.setdefault(_server_of(user_id), {})[user_id] = device_ids
+                else:
+                    failures[_server_of(user_id)] = {
+                        "status": 503,
+                        "message": "Federation is not available",
+                    }
                 continue
             wanted[user_id] = device_ids
         users = sorted(wanted)
@@ -270,6 +313,12 @@ class E2EKeyService:
                     continue
                 public = _public_key(key)
                 target[user_id] = _merge_signatures(key, user_id, public, signatures, requester)
+        if remote and self.remote is not None:
+            answer = await self.remote.query(remote, timeout_ms)
+            devices_out.update(answer.device_keys)
+            master_keys.update(answer.master_keys)
+            self_signing.update(answer.self_signing_keys)
+            failures.update(answer.failures)
         result: JsonDict = {
             "device_keys": devices_out,
             "failures": failures,
@@ -282,11 +331,12 @@ class E2EKeyService:
 
     # POST /keys/claim
 
-    async def claim_keys(self, one_time_keys: Any) -> JsonDict:
+    async def claim_keys(self, one_time_keys: Any, timeout_ms: int | None = None) -> JsonDict:
         if not isinstance(one_time_keys, dict):
             raise _bad("one_time_keys must be an object")
         claimed: JsonDict = {}
         failures: JsonDict = {}
+        remote: dict[str, dict[str, dict[str, str]]] = {}
         requests: list[tuple[str, str, str]] = []
         for user_id, by_device in one_time_keys.items():
             if not is_valid_user_id(user_id):
@@ -296,10 +346,13 @@ class E2EKeyService:
             ):
                 raise _bad("one_time_keys must map user IDs to device IDs to algorithms")
             if _server_of(user_id) != self.server_name:
-                failures[_server_of(user_id)] = {
-                    "status": 503,
-                    "message": "Federation is not available",
-                }
+                if self.remote is not None:
+                    remote.setdefault(_server_of(user_id), {})[user_id] = by_device
+                else:
+                    failures[_server_of(user_id)] = {
+                        "status": 503,
+                        "message": "Federation is not available",
+                    }
                 continue
             requests.extend((user_id, d, a) for d, a in by_device.items())
         for user_id, device_id, algorithm in requests:
@@ -308,6 +361,10 @@ class E2EKeyService:
                 claimed.setdefault(user_id, {}).setdefault(device_id, {})[
                     f"{key.algorithm}:{key.key_id}"
                 ] = key.key
+        if remote and self.remote is not None:
+            remote_claimed, remote_failures = await self.remote.claim(remote, timeout_ms)
+            claimed.update(remote_claimed)
+            failures.update(remote_failures)
         return {"one_time_keys": claimed, "failures": failures}
 
     # Cross-signing: POST /keys/device_signing/upload
@@ -360,7 +417,7 @@ class E2EKeyService:
         if not new:
             return
         await self.keys.set_cross_signing_keys(user_id, new)
-        await self.device_lists.mark_changed(user_id)
+        await self._signing_keys_changed(user_id)
 
     def _check_cross_signing_key(self, user_id: str, key_type: str, key: Any) -> str:
         if not isinstance(key, dict):
@@ -409,7 +466,19 @@ class E2EKeyService:
                     changed_users.add(user_id)
         await self.keys.add_signatures(accepted)
         for user_id in sorted(changed_users):
-            await self.device_lists.mark_changed(user_id)
+            cross = {
+                _public_key(k) for k in (await self.keys.get_cross_signing_keys(user_id)).values()
+            }
+            targets = sorted({s.target_key for s in accepted if s.target_user_id == user_id})
+            devices = [t for t in targets if t not in cross]
+            if user_id != requester:
+                # Another user's master key signed by the requester's user-signing key.
+                await self.device_lists.mark_changed(user_id)
+                continue
+            if devices:
+                await self._devices_changed(user_id, devices)
+            if len(devices) < len(targets):
+                await self._signing_keys_changed(user_id)
         return failures
 
     async def _check_signed(
@@ -482,7 +551,7 @@ class E2EKeyService:
     async def delete_devices(self, user_id: str, device_ids: Sequence[str]) -> None:
         """Forget the keys of deleted devices and tell the user's peers."""
         await self.keys.delete_device_keys(user_id, device_ids)
-        await self.device_lists.mark_changed(user_id)
+        await self._devices_changed(user_id, device_ids)
 
 
 def _public_key(key: Mapping[str, Any]) -> str:

@@ -140,3 +140,11 @@ class DeviceListStore:
             user_id,
         )
         return None if value is None else str(value)
+
+    async def last_device_change(self, user_id: str) -> int | None:
+        """The position of ``user_id``'s latest device or key change, if any (the
+        ``stream_id`` of ``GET /user/devices`` and the ``prev_id`` of the next update)."""
+        value = await self._db.fetchval(
+            "SELECT MAX(stream_id) FROM device_list_changes WHERE user_id = $1", user_id
+        )
+        return None if value is None else int(value)

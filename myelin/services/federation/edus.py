@@ -46,6 +46,12 @@ class DeviceLists(Protocol):
     async def mark_changed(self, user_id: str) -> int: ...
 
 
+class RemoteDevices(Protocol):
+    async def on_device_list_update(self, origin: str, content: Mapping[str, Any]) -> None: ...
+
+    async def on_signing_key_update(self, origin: str, content: Mapping[str, Any]) -> None: ...
+
+
 def _from_origin(user_id: Any, origin: str) -> bool:
     try:
         return isinstance(user_id, str) and server_name_of(user_id) == origin
@@ -63,6 +69,8 @@ class EduHandler:
     presence: Presence | None = None
     to_device: ToDevice | None = None
     device_lists: DeviceLists | None = None
+    # The remote device list cache (its updates chained by prev_id, resynced when broken).
+    remote_devices: RemoteDevices | None = None
 
     async def handle(self, origin: str, edu: Any) -> None:
         if not isinstance(edu, dict) or not isinstance(edu.get("content"), dict):
@@ -78,7 +86,7 @@ class EduHandler:
             elif edu_type == "m.direct_to_device":
                 await self._to_device(origin, content)
             elif edu_type in ("m.device_list_update", "m.signing_key_update"):
-                await self._device_list(origin, content)
+                await self._device_list(origin, content, edu_type)
         except MatrixError as e:
             logger.info("Ignoring %s EDU from %s: %s", edu_type, origin, e.message)
 
@@ -143,9 +151,17 @@ class EduHandler:
             str(sender), None, event_type, message_id, content.get("messages")
         )
 
-    async def _device_list(self, origin: str, content: Mapping[str, Any]) -> None:
+    async def _device_list(self, origin: str, content: Mapping[str, Any], edu_type: str) -> None:
         user_id = content.get("user_id")
-        if self.device_lists is None or not _from_origin(user_id, origin):
+        if not _from_origin(user_id, origin):
+            return
+        if self.remote_devices is not None:
+            if edu_type == "m.device_list_update":
+                await self.remote_devices.on_device_list_update(origin, content)
+            else:
+                await self.remote_devices.on_signing_key_update(origin, content)
+            return
+        if self.device_lists is None:
             return
         # Local clients sharing a room with the user learn to query its keys again.
         await self.device_lists.mark_changed(str(user_id))
