@@ -36,6 +36,7 @@ from myelin.api.filters import filter_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
 from myelin.api.keys import keys_endpoints
 from myelin.api.legacy_reads import legacy_read_endpoints
+from myelin.api.legacy_stream import legacy_stream_endpoints
 from myelin.api.login import AccessTokens, login_endpoints
 from myelin.api.logout import logout_endpoints
 from myelin.api.media import media_endpoints
@@ -113,6 +114,7 @@ from myelin.services.filters import FilterService
 from myelin.services.key_backup import KeyBackupService
 from myelin.services.key_ring import KeyRing, TrustedKeyServer
 from myelin.services.legacy_reads import LegacyReads
+from myelin.services.legacy_stream import LegacyStream
 from myelin.services.login import LoginService, TokenLifetimes
 from myelin.services.media import LocalMediaBackend, MediaRepository, MediaSettings
 from myelin.services.media.federation import FederationMediaFetcher
@@ -730,6 +732,15 @@ async def open_homeserver(
         ),
         *legacy_read_endpoints(
             LegacyReads(reads=room_reads, events=stores.events, directory=directory)
+        ),
+        *legacy_stream_endpoints(
+            LegacyStream(
+                sync=sync,
+                reads=room_reads,
+                events=stores.events,
+                directory=directory,
+                notifier=notifier,
+            )
         ),
     ]
     hs.endpoints += federation_media_endpoints(hs.media)
