@@ -10,7 +10,7 @@ joined members (most first), then room ID; its tokens are offsets (``o<N>``).
 """
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from myelin.clock import Clock
 from myelin.core.errors import InvalidIdentifierError
@@ -33,6 +33,14 @@ from myelin.storage import (
 
 CANONICAL_ALIAS = "m.room.canonical_alias"
 MAX_PUBLIC_ROOMS = 500
+
+
+class AliasNamespaces(Protocol):
+    """The application services' aliases namespaces (Application Service API)."""
+
+    def may_manage_alias(self, user_id: str, alias: str) -> bool: ...
+
+    async def query_alias(self, alias: str) -> bool: ...
 
 
 def _bad_alias(alias: str) -> MatrixError:
@@ -60,6 +68,7 @@ class Directory:
         self._users = users
         self._event_service = event_service
         self._clock = clock
+        self.appservices: AliasNamespaces | None = None
 
     def _check_alias(self, alias: str) -> None:
         try:
@@ -105,9 +114,20 @@ class Directory:
         """``GET /directory/room/{roomAlias}``."""
         self._check_alias(alias)
         record = await self._rooms.get_alias(alias)
+        if record is None and self.appservices is not None:
+            # Application Service API, "Querying": the service owning the namespace may
+            # create the alias now.
+            if await self.appservices.query_alias(alias):
+                record = await self._rooms.get_alias(alias)
         if record is None:
             raise MatrixError(404, "M_NOT_FOUND", f"Room alias {alias} not found")
         return {"room_id": record.room_id, "servers": [self._server_name]}
+
+    def _check_namespace(self, user_id: str, alias: str) -> None:
+        if self.appservices is not None and not self.appservices.may_manage_alias(user_id, alias):
+            raise MatrixError(
+                400, "M_EXCLUSIVE", "This alias is reserved by an application service"
+            )
 
     async def create_alias(self, user_id: str, alias: str, room_id: Any) -> None:
         """``PUT /directory/room/{roomAlias}``."""
@@ -116,6 +136,7 @@ class Directory:
             raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: room_id")
         if server_name_of(alias) != self._server_name:
             raise MatrixError(400, "M_INVALID_PARAM", "Room alias must be local")
+        self._check_namespace(user_id, alias)
         if await self._rooms.get_room(room_id) is None:
             raise MatrixError(404, "M_NOT_FOUND", f"Unknown room {room_id}")
         if await self._membership(room_id, user_id) != "join" and not await self._is_admin(user_id):
@@ -244,7 +265,9 @@ class Directory:
                     for k in ("name", "topic", "canonical_alias", "room_id")
                 )
             ]
-        if room_types is not None:
+        # An empty room_types list filters nothing, like an absent one (as Synapse does; the
+        # spec only says what an absent list means).
+        if room_types:
             entries = [e for e in entries if e.get("room_type") in room_types]
         entries.sort(key=lambda e: (-e["num_joined_members"], e["room_id"]))
         total = len(entries)
