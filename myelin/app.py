@@ -454,16 +454,11 @@ async def open_homeserver(
         clock=clock,
         enabled=config.presence.enabled,
     )
-    push_evaluator = PushEvaluator(
+    event_writer.push = PushEvaluator(
         server_name=config.server_name,
         rules=stores.push_rules,
         events=stores.events,
-        state=stores.state,
-        actions=stores.push_actions,
         clock=clock,
-    )
-    event_writer.after_persist.append(
-        lambda written: push_evaluator.on_event(written.event, written.stream_ordering)
     )
     sync.add_provider(TypingProvider(typing))
     sync.add_provider(ReceiptsProvider(receipts))

@@ -5,13 +5,17 @@
 stored (``myelin.core.push.UserPushRules``) and every change is published as the user's
 ``m.push_rules`` global account data, so that ``/sync`` carries it.
 
-``PushEvaluator.on_event`` runs after the write path persists an event: it evaluates the
-event against the push rules of each local member it concerns and records those it notifies
-or highlights, with the event's thread, for the unread counts and ``/notifications``.
+``PushEvaluator.actions_for`` runs in the write path before an event is persisted: it
+evaluates the event against the push rules of each local member it concerns, and those it
+notifies or highlights are recorded with the event, in its database transaction, with the
+event's thread, for the unread counts and ``/notifications``.
 """
 
+import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -43,9 +47,14 @@ from myelin.services.receipts import EventReader, event_thread_id
 from myelin.services.sync.provider import SyncRequest, SyncResponse
 from myelin.services.visibility import EventsReader, StateCache, StateReader
 from myelin.storage.events import StoredEvent
-from myelin.storage.push_actions import Counts, NotificationRecord, PushActionRow, RoomCounts
+from myelin.storage.push_actions import (
+    Counts,
+    NotificationRecord,
+    PendingPushActions,
+    PushActionRow,
+    RoomCounts,
+)
 from myelin.storage.rooms import RoomRecord
-from myelin.storage.state import StateMap
 
 logger = logging.getLogger(__name__)
 
@@ -145,21 +154,8 @@ class EventLoader(EventReader, Protocol):
     async def get_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]: ...
 
 
-class CurrentStateReader(Protocol):
-    async def get_current_state(self, room_id: str) -> StateMap: ...
-
-
-class PushActionWriter(Protocol):
-    async def add_push_actions(
-        self,
-        event_id: str,
-        room_id: str,
-        rows: Sequence[PushActionRow],
-        *,
-        thread_id: str,
-        stream_ordering: int,
-        ts: int,
-    ) -> None: ...
+class PushRuleTexts(Protocol):
+    async def get_push_rules_texts(self, user_ids: Sequence[str]) -> dict[str, str]: ...
 
 
 def _content(stored: StoredEvent | None) -> Mapping[str, Any]:
@@ -169,47 +165,122 @@ def _content(stored: StoredEvent | None) -> Mapping[str, Any]:
     return content if isinstance(content, Mapping) else {}
 
 
+@dataclass(frozen=True)
+class _RoomFacts:
+    """What evaluation needs of a room state: the joined members (with their display names),
+    the create and power levels events and the notification levels."""
+
+    joined: Mapping[str, str | None]
+    create: EventView | None
+    power_levels: EventView | None
+    notification_levels: Mapping[str, int]
+
+
+# Cache sizes: room states (by state group) and users' merged rulesets.
+ROOM_FACTS_CACHE = 512
+RULESET_CACHE = 10_000
+
+
 class PushEvaluator:
-    """Evaluates each new event for the local members it concerns (see the module doc)."""
+    """Evaluates each new event for the local members it concerns (see the module doc).
+
+    Two caches keep a send cheap, both correct by construction: the facts of a room state are
+    keyed by its state group (a stored group never changes; group IDs are never reused), and a
+    user's merged ruleset by the stored text of their changes (read on every event, one query
+    for all members: any change of the rules changes the key)."""
 
     def __init__(
         self,
         *,
         server_name: str,
-        rules: PushRuleStorage,
+        rules: PushRuleTexts,
         events: EventLoader,
-        state: CurrentStateReader,
-        actions: PushActionWriter,
         clock: Clock,
     ) -> None:
         self._suffix = ":" + server_name
         self._rules = rules
         self._events = events
-        self._state = state
-        self._actions = actions
         self._clock = clock
+        self._facts: OrderedDict[int, _RoomFacts] = OrderedDict()
+        self._rulesets: OrderedDict[tuple[str, str | None], Ruleset] = OrderedDict()
 
-    async def on_event(self, event: EventView, stream_ordering: int) -> None:
-        """Record the event's notifications; failures are logged, never raised (the event is
-        durable already and its sender must get their answer)."""
+    async def actions_for(
+        self,
+        event: EventView,
+        state: Mapping[tuple[str, str], str],
+        state_group: int | None,
+    ) -> PendingPushActions | None:
+        """The event's notifications given the room state at it; failures are logged and give
+        None, never raised (the event must still be sent)."""
         try:
-            await self._evaluate(event, stream_ordering)
+            return await self._evaluate(event, state, state_group)
         except Exception:
             logger.exception("Push rule evaluation failed for %s", event.event_id)
+            return None
 
-    async def _evaluate(self, event: EventView, stream_ordering: int) -> None:
-        state = await self._state.get_current_state(event.room_id)
-        joined_keys = [key for key in state if key[0] == "m.room.member"]
-        wanted = [state[key] for key in joined_keys]
-        for key in (("m.room.power_levels", ""), ("m.room.create", "")):
-            if key in state:
-                wanted.append(state[key])
+    async def _room_facts(
+        self, event: EventView, state: Mapping[tuple[str, str], str], state_group: int | None
+    ) -> _RoomFacts:
+        if state_group is not None:
+            cached = self._facts.get(state_group)
+            if cached is not None:
+                self._facts.move_to_end(state_group)
+                return cached
+        member_ids = [event_id for key, event_id in state.items() if key[0] == "m.room.member"]
+        pl_id = state.get(("m.room.power_levels", ""))
+        create_id = state.get(("m.room.create", ""))
+        wanted = member_ids + [i for i in (pl_id, create_id) if i is not None]
         loaded = await self._events.get_events(wanted)
-        joined: dict[str, Mapping[str, Any]] = {}
-        for (_, user_id), event_id in ((k, state[k]) for k in joined_keys):
-            content = _content(loaded.get(event_id))
+        joined: dict[str, str | None] = {}
+        for event_id in member_ids:
+            stored = loaded.get(event_id)
+            if stored is None or stored.state_key is None:
+                continue
+            content = _content(stored)
             if content.get("membership") == "join":
-                joined[user_id] = content
+                name = content.get("displayname")
+                joined[stored.state_key] = name if isinstance(name, str) else None
+        version = event.room_version
+        views: dict[str | None, EventView | None] = {None: None}
+        for wanted_id in (pl_id, create_id):
+            found = loaded.get(wanted_id) if wanted_id is not None else None
+            views[wanted_id] = (
+                None if found is None else EventView(found.json(), found.event_id, version)
+            )
+        facts = _RoomFacts(
+            joined,
+            views[create_id],
+            views[pl_id],
+            _notification_levels(version, _content(loaded.get(pl_id or ""))),
+        )
+        if state_group is not None:
+            self._facts[state_group] = facts
+            if len(self._facts) > ROOM_FACTS_CACHE:
+                self._facts.popitem(last=False)
+        return facts
+
+    async def _rulesets_for(self, user_ids: Sequence[str]) -> dict[str, Ruleset]:
+        texts = await self._rules.get_push_rules_texts(user_ids)
+        found: dict[str, Ruleset] = {}
+        for user_id in user_ids:
+            key = (user_id, texts.get(user_id))
+            ruleset = self._rulesets.get(key)
+            if ruleset is None:
+                stored = UserPushRules() if key[1] is None else _parse_rules(key[1])
+                ruleset = merge_ruleset(user_id, stored)
+                self._rulesets[key] = ruleset
+                if len(self._rulesets) > RULESET_CACHE:
+                    self._rulesets.popitem(last=False)
+            else:
+                self._rulesets.move_to_end(key)
+            found[user_id] = ruleset
+        return found
+
+    async def _evaluate(
+        self, event: EventView, state: Mapping[tuple[str, str], str], state_group: int | None
+    ) -> PendingPushActions | None:
+        facts = await self._room_facts(event, state, state_group)
+        joined = facts.joined
         targets = [u for u in joined if u.endswith(self._suffix) and u != event.sender]
         # The invitee of an invite is not joined yet, but .m.rule.invite_for_me is for them.
         invitee = event.state_key if event.type == "m.room.member" else None
@@ -222,67 +293,52 @@ class PushEvaluator:
         ):
             targets.append(invitee)
         elif len(joined) <= 1:
-            return  # nobody to notify in a room of one
+            return None  # nobody to notify in a room of one
         if not targets:
-            return
-        context = self._context_parts(event, state, loaded)
-        stored_rules = await self._rules.get_push_rules_for_users(targets)
+            return None
+        level = user_power_level(event.room_version, event.sender, facts.create, facts.power_levels)
+        # Infinite power (room v12 creators) is above every notification level.
+        sender_level = 2**53 if level == float("inf") else int(level)
+        rulesets = await self._rulesets_for(targets)
         pdu = dict(event.json)
         pdu.setdefault("room_id", event.room_id)
         rows: list[PushActionRow] = []
         for user_id in targets:
-            name = joined.get(user_id, {}).get("displayname")
-            ruleset = merge_ruleset(user_id, stored_rules.get(user_id, UserPushRules()))
             actions = evaluate(
-                ruleset,
+                rulesets[user_id],
                 pdu,
                 PushContext(
                     user_id=user_id,
                     member_count=len(joined),
-                    display_name=name if isinstance(name, str) else None,
-                    sender_power_level=context[0],
-                    notification_levels=context[1],
+                    display_name=joined.get(user_id),
+                    sender_power_level=sender_level,
+                    notification_levels=facts.notification_levels,
                 ),
             )
             notify, highlight = should_notify(actions), should_highlight(actions)
             if notify or highlight:
                 rows.append(PushActionRow(user_id, list(actions), notify, highlight))
-        if rows:
-            await self._actions.add_push_actions(
-                event.event_id,
-                event.room_id,
-                rows,
-                thread_id=await event_thread_id(self._events, event.json),
-                stream_ordering=stream_ordering,
-                ts=self._clock.now_ms(),
-            )
+        if not rows:
+            return None
+        return PendingPushActions(
+            rows, await event_thread_id(self._events, event.json), self._clock.now_ms()
+        )
 
-    def _context_parts(
-        self, event: EventView, state: StateMap, loaded: Mapping[str, StoredEvent]
-    ) -> tuple[int, dict[str, int]]:
-        """The sender's power level and the room's notification levels."""
-        version = event.room_version
-        views: dict[str, EventView | None] = {}
-        for key in ("m.room.power_levels", "m.room.create"):
-            stored = loaded.get(state.get((key, ""), ""))
-            views[key] = (
-                None if stored is None else EventView(stored.json(), stored.event_id, version)
-            )
-        level = user_power_level(
-            version, event.sender, views["m.room.create"], views["m.room.power_levels"]
-        )
-        # Infinite power (room v12 creators) is above every notification level.
-        sender_level = 2**53 if level == float("inf") else int(level)
-        notifications = _content(loaded.get(state.get(("m.room.power_levels", ""), ""))).get(
-            "notifications"
-        )
-        levels: dict[str, int] = {}
-        if isinstance(notifications, Mapping):
-            for key, value in notifications.items():
-                parsed = parse_power_level(version, value)
-                if parsed is not None:
-                    levels[str(key)] = parsed
-        return sender_level, levels
+
+def _parse_rules(text: str) -> UserPushRules:
+    return UserPushRules.from_json(json.loads(text))
+
+
+def _notification_levels(version: RoomVersion, pl_content: Mapping[str, Any]) -> dict[str, int]:
+    """The room's notification levels (``notifications`` of the power levels)."""
+    notifications = pl_content.get("notifications")
+    levels: dict[str, int] = {}
+    if isinstance(notifications, Mapping):
+        for key, value in notifications.items():
+            parsed = parse_power_level(version, value)
+            if parsed is not None:
+                levels[str(key)] = parsed
+    return levels
 
 
 # --- Listing notifications -------------------------------------------------------------------

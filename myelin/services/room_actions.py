@@ -21,7 +21,14 @@ from myelin.services.events import EventService, EventTemplate, WrittenEvent
 from myelin.services.federation.invites import FederatedInvites
 from myelin.services.federation.remote_rooms import RemoteRooms, candidate_servers
 from myelin.services.visibility import content_of
-from myelin.storage import EventStore, RoomReadStore, RoomStore, StateStore
+from myelin.storage import (
+    EventStore,
+    RoomReadStore,
+    RoomStore,
+    StateStore,
+    TxnIdKey,
+    TxnIdUsedError,
+)
 
 MEMBER = "m.room.member"
 
@@ -62,13 +69,14 @@ class RoomActions:
         user_id: str,
         device_id: str | None,
         txn_id: str,
-        send: Callable[[Callable[[WrittenEvent], Awaitable[None]]], Awaitable[WrittenEvent]],
+        send: Callable[[TxnIdKey], Awaitable[WrittenEvent]],
     ) -> str:
         """The event ID of the transaction: sent now, or the one sent before.
 
-        ``send`` gets the hook recording the transaction, to run before the event's
-        notification: a /sync woken by the event must see its ``transaction_id`` (without it,
-        Hydrogen shows the message twice, its local echo never confirmed)."""
+        ``send`` gets the transaction to record in the event's own database transaction: the
+        record is durable exactly when the event is (a crash between two writes would let a
+        retry send the event twice), and a /sync woken by the event already serves its
+        ``transaction_id`` (without it, Hydrogen shows the message twice)."""
         key = (user_id, device_id or "", txn_id)
         lock = self._txn_locks.setdefault(key, asyncio.Lock())
         try:
@@ -76,19 +84,11 @@ class RoomActions:
                 found = await self._reads.get_txn_event(*key)
                 if found is not None:
                     return found.event_id
-                recorded: list[str] = []
-
-                async def record(written: WrittenEvent) -> None:
-                    stored = await self._reads.store_txn_event(
-                        *key,
-                        room_id=written.event.room_id,
-                        event_id=written.event.event_id,
-                        created_ts=self._clock.now_ms(),
-                    )
-                    recorded.append(stored.event_id)
-
-                written = await send(record)
-                return recorded[0] if recorded else written.event.event_id
+                try:
+                    written = await send(TxnIdKey(*key, created_ts=self._clock.now_ms()))
+                except TxnIdUsedError as e:
+                    return e.event_id  # another process sent it meanwhile
+                return written.event.event_id
         finally:
             if not lock.locked() and self._txn_locks.get(key) is lock:
                 del self._txn_locks[key]
@@ -105,10 +105,8 @@ class RoomActions:
     ) -> str:
         """``PUT /rooms/{roomId}/send/{eventType}/{txnId}``."""
 
-        async def send(record: Callable[[WrittenEvent], Awaitable[None]]) -> WrittenEvent:
-            return await self._events.send_event(
-                user_id, room_id, event_type, content, before_notify=record
-            )
+        async def send(txn: TxnIdKey) -> WrittenEvent:
+            return await self._events.send_event(user_id, room_id, event_type, content, txn_id=txn)
 
         return await self.with_txn(user_id, device_id, txn_id, send)
 
@@ -167,14 +165,14 @@ class RoomActions:
         if room_version.redacts_in_content:
             content["redacts"] = event_id
 
-        async def send(record: Callable[[WrittenEvent], Awaitable[None]]) -> WrittenEvent:
+        async def send(txn: TxnIdKey) -> WrittenEvent:
             template = EventTemplate(
                 "m.room.redaction",
                 user_id,
                 content,
                 redacts=None if room_version.redacts_in_content else event_id,
             )
-            return await self._events.send(room_id, template, before_notify=record)
+            return await self._events.send(room_id, template, txn_id=txn)
 
         return await self.with_txn(user_id, device_id, txn_id, send)
 

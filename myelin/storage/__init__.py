@@ -15,6 +15,7 @@ from myelin.storage.errors import (
     RoomAliasExistsError,
     SchemaTooNewError,
     StorageError,
+    TxnIdUsedError,
     UnknownStateGroupError,
     UserExistsError,
 )
@@ -25,13 +26,13 @@ from myelin.storage.media import MediaStore
 from myelin.storage.postgres_engine import open_postgres
 from myelin.storage.presence import PresenceRecord, PresenceStore
 from myelin.storage.profile_fields import ProfileFieldStore
-from myelin.storage.push_actions import PushActionStore
+from myelin.storage.push_actions import PendingPushActions, PushActionRow, PushActionStore
 from myelin.storage.push_rules import PusherRecord, PusherStore, PushRuleStore
 from myelin.storage.receipts import ReceiptRecord, ReceiptStore
 from myelin.storage.registration_tokens import RegistrationTokenRecord, RegistrationTokenStore
 from myelin.storage.relations import RelatedEvent, RelationStore, ThreadSummary
 from myelin.storage.reports import ReportRecord, ReportStore
-from myelin.storage.room_reads import EventPosition, RoomReadStore, TxnRecord
+from myelin.storage.room_reads import EventPosition, RoomReadStore, TxnIdKey, TxnRecord
 from myelin.storage.rooms import AliasRecord, RoomRecord, RoomStore
 from myelin.storage.sqlite_engine import open_sqlite
 from myelin.storage.state import MAX_CHAIN_LENGTH, NewStateGroup, StateKey, StateMap, StateStore
@@ -123,12 +124,14 @@ __all__ = [
     "MemberChange",
     "MigrationError",
     "NewStateGroup",
+    "PendingPushActions",
     "PersistedEvent",
     "PostgresParams",
     "PresenceRecord",
     "PresenceStore",
     "ProfileFieldStore",
     "ProfileRecord",
+    "PushActionRow",
     "PushActionStore",
     "PushRuleStore",
     "PusherRecord",
@@ -157,6 +160,8 @@ __all__ = [
     "SyncStore",
     "ThreadSummary",
     "Transaction",
+    "TxnIdKey",
+    "TxnIdUsedError",
     "TxnRecord",
     "UIASessionRecord",
     "UIASessionStore",

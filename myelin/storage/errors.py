@@ -42,3 +42,12 @@ class EventExistsError(StorageError):
 
 class UnknownStateGroupError(StorageError):
     """A state group ID does not exist (or belongs to another room)."""
+
+
+class TxnIdUsedError(StorageError):
+    """The client transaction ID already created an event (``event_id``)."""
+
+    def __init__(self, room_id: str, event_id: str) -> None:
+        super().__init__(f"the transaction already created {event_id}")
+        self.room_id = room_id
+        self.event_id = event_id

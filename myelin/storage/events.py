@@ -18,7 +18,9 @@ from myelin.core.canonical_json import encode_canonical_json
 from myelin.core.events import EventView
 from myelin.storage.database import Database, Row, Transaction, chunks, in_list
 from myelin.storage.errors import EventExistsError, StorageError
+from myelin.storage.push_actions import PendingPushActions, add_push_actions_txn
 from myelin.storage.relations import record_event_links_txn
+from myelin.storage.room_reads import TxnIdKey, record_txn_event_txn
 from myelin.storage.search import index_event_txn
 from myelin.storage.state import NewStateGroup, resolve_new_group_txn, set_current_state_txn
 from myelin.storage.streams import current_position, next_position
@@ -108,6 +110,8 @@ class EventStore:
         soft_failed: bool = False,
         state_after: int | NewStateGroup | None = None,
         set_current_state: bool | int | NewStateGroup = False,
+        txn_id: TxnIdKey | None = None,
+        push_actions: PendingPushActions | None = None,
     ) -> PersistedEvent:
         """Persist ``event`` atomically and return its stream ordering and state group.
 
@@ -118,6 +122,10 @@ class EventStore:
         outliers, rejected or soft-failed. Persisting an event again raises
         ``EventExistsError``, except that an outlier may be persisted once more as a
         non-outlier (it then gets a new stream ordering).
+
+        In the same transaction (one commit, so a crash keeps all or none): ``txn_id``, the
+        client transaction that created the event (``TxnIdUsedError`` and nothing persisted
+        when it created one already), and ``push_actions``, the event's notifications.
         """
         if outlier and (state_after is not None or set_current_state is not False):
             raise ValueError("an outlier has no state group and cannot set the current state")
@@ -174,7 +182,34 @@ class EventStore:
                 await self._update_forward_extremities(txn, event)
             if current is not None:
                 await set_current_state_txn(txn, room_id, current)
+            if txn_id is not None:
+                await record_txn_event_txn(txn, txn_id, room_id, event.event_id)
+            if push_actions is not None:
+                await add_push_actions_txn(
+                    txn,
+                    event.event_id,
+                    room_id,
+                    push_actions.rows,
+                    thread_id=push_actions.thread_id,
+                    stream_ordering=stream_ordering,
+                    ts=push_actions.ts,
+                )
         return PersistedEvent(event.event_id, stream_ordering, group)
+
+    async def add_push_actions(
+        self, event_id: str, room_id: str, pending: PendingPushActions, stream_ordering: int
+    ) -> None:
+        """Record the push actions of an event persisted without them."""
+        async with self._db.transaction() as txn:
+            await add_push_actions_txn(
+                txn,
+                event_id,
+                room_id,
+                pending.rows,
+                thread_id=pending.thread_id,
+                stream_ordering=stream_ordering,
+                ts=pending.ts,
+            )
 
     async def _insert_event(
         self,

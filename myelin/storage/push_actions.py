@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from myelin.storage.database import Database, chunks, in_list
+from myelin.storage.database import Database, Transaction, chunks, in_list
 
 # The position (in the events stream) the user has read up to in the row's thread.
 _READ_UPTO = (
@@ -32,6 +32,49 @@ class PushActionRow:
     actions: Sequence[Any]
     notify: bool
     highlight: bool
+
+
+@dataclass(frozen=True)
+class PendingPushActions:
+    """The push actions of an event not persisted yet: written in the event's transaction."""
+
+    rows: Sequence[PushActionRow]
+    thread_id: str
+    ts: int
+
+
+async def add_push_actions_txn(
+    txn: Transaction,
+    event_id: str,
+    room_id: str,
+    rows: Sequence[PushActionRow],
+    *,
+    thread_id: str,
+    stream_ordering: int,
+    ts: int,
+) -> None:
+    """Insert the push actions of an event in ``txn``."""
+    if not rows:
+        return
+    await txn.executemany(
+        "INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id,"
+        " stream_ordering, actions, notify, highlight, ts)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        [
+            (
+                row.user_id,
+                event_id,
+                room_id,
+                thread_id,
+                stream_ordering,
+                json.dumps(list(row.actions), separators=(",", ":")),
+                row.notify,
+                row.highlight,
+                ts,
+            )
+            for row in rows
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -86,24 +129,14 @@ class PushActionStore:
         if not rows:
             return
         async with self._db.transaction() as txn:
-            await txn.executemany(
-                "INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id,"
-                " stream_ordering, actions, notify, highlight, ts)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-                [
-                    (
-                        row.user_id,
-                        event_id,
-                        room_id,
-                        thread_id,
-                        stream_ordering,
-                        json.dumps(list(row.actions), separators=(",", ":")),
-                        row.notify,
-                        row.highlight,
-                        ts,
-                    )
-                    for row in rows
-                ],
+            await add_push_actions_txn(
+                txn,
+                event_id,
+                room_id,
+                rows,
+                thread_id=thread_id,
+                stream_ordering=stream_ordering,
+                ts=ts,
             )
 
     async def get_unread_counts(

@@ -37,6 +37,19 @@ class PushRuleStore:
                 found[row["user_id"]] = UserPushRules.from_json(json.loads(row["rules_json"]))
         return found
 
+    async def get_push_rules_texts(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """The stored JSON text of each of ``user_ids``' changes (left out: no changes), for
+        callers that cache what they derive from it keyed by the text."""
+        found: dict[str, str] = {}
+        for part in chunks(list(dict.fromkeys(user_ids))):
+            rows = await self._db.fetch(
+                "SELECT user_id, rules_json FROM push_rules"
+                f" WHERE user_id IN ({in_list(1, len(part))})",
+                *part,
+            )
+            found.update((row["user_id"], row["rules_json"]) for row in rows)
+        return found
+
     async def set_push_rules(self, user_id: str, rules: UserPushRules, *, now_ms: int) -> None:
         await self._db.execute(
             "INSERT INTO push_rules (user_id, rules_json, updated_ts) VALUES ($1, $2, $3)"

@@ -6,7 +6,8 @@ Client-Server API, "Transaction identifiers", "Leaving rooms" (forget), "Room me
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from myelin.storage.database import Database, chunks, in_list
+from myelin.storage.database import Database, Transaction, chunks, in_list
+from myelin.storage.errors import TxnIdUsedError
 
 _VISIBLE = "outlier = FALSE AND rejected_reason IS NULL AND soft_failed = FALSE"
 
@@ -15,6 +16,44 @@ _VISIBLE = "outlier = FALSE AND rejected_reason IS NULL AND soft_failed = FALSE"
 class TxnRecord:
     room_id: str
     event_id: str
+
+
+@dataclass(frozen=True)
+class TxnIdKey:
+    """A client transaction (spec: "Transaction identifiers"), to record with its event."""
+
+    user_id: str
+    device_id: str
+    txn_id: str
+    created_ts: int
+
+
+async def record_txn_event_txn(
+    txn: Transaction, key: TxnIdKey, room_id: str, event_id: str
+) -> None:
+    """Record in ``txn`` (the one persisting the event) that ``key`` created ``event_id``.
+
+    Raise ``TxnIdUsedError`` when the transaction ID already created an event (the caller's
+    transaction then rolls back: the retry must not make a second event)."""
+    row = await txn.fetchrow(
+        "SELECT room_id, event_id FROM event_txn_ids"
+        " WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+        key.user_id,
+        key.device_id,
+        key.txn_id,
+    )
+    if row is not None:
+        raise TxnIdUsedError(row["room_id"], row["event_id"])
+    await txn.execute(
+        "INSERT INTO event_txn_ids (user_id, device_id, txn_id, room_id, event_id,"
+        " created_ts) VALUES ($1, $2, $3, $4, $5, $6)",
+        key.user_id,
+        key.device_id,
+        key.txn_id,
+        room_id,
+        event_id,
+        key.created_ts,
+    )
 
 
 @dataclass(frozen=True)

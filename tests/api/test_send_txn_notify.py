@@ -3,7 +3,7 @@
 for the event, so a /sync that the event wakes already serves it to the sending device with its
 ``transaction_id`` (without it, Hydrogen shows the message twice, its local echo unconfirmed)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from myelin.app import Homeserver, listener_app, open_homeserver
 from myelin.config import ListenerConfig
 from myelin.config.homeserver import ListenerResourceConfig
-from myelin.services.events import WrittenEvent
 from tests.api.account_support import V3, auth_header, register
 from tests.api.conftest import FakeClock, MakeConfig
 
@@ -45,25 +44,30 @@ async def test_transaction_is_recorded_before_the_event_is_notified(
     created = await client.post(f"{V3}/createRoom", json={}, headers=headers)
     room_id = (await created.json())["room_id"]
     seen_at_notify: list[Any] = []
+    notify = hs.notifier.notify
 
-    async def at_notify(written: WrittenEvent) -> None:
-        # The after-persist hooks run right before the notifier wakes any /sync.
-        if written.event.type == "m.room.message":
+    async def at_notify(
+        stream_position: int, room_id: str | None, user_ids: Iterable[str] = ()
+    ) -> None:
+        # The notifier wakes every /sync waiting for the event: the record must be there.
+        if room_id is not None:
             record = await hs.stores.room_reads.get_txn_event(
                 alice["user_id"], alice["device_id"], "txn-1"
             )
             seen_at_notify.append(record and record.event_id)
+        await notify(stream_position, room_id, user_ids)
 
-    hs.event_writer.after_persist.append(at_notify)
+    hs.notifier.notify = at_notify  # type: ignore[method-assign]
     path = f"{V3}/rooms/{quote(room_id)}/send/m.room.message/txn-1"
     sent = await client.put(path, json={"msgtype": "m.text", "body": "hi"}, headers=headers)
     assert sent.status == 200
     event_id = (await sent.json())["event_id"]
-    assert seen_at_notify == [event_id]
+    assert seen_at_notify[-1] == event_id
+    count = len(seen_at_notify)
     # Idempotent: the same transaction gives the same event, and nothing new is written.
     again = await client.put(path, json={"msgtype": "m.text", "body": "hi"}, headers=headers)
     assert (await again.json())["event_id"] == event_id
-    assert seen_at_notify == [event_id]
+    assert len(seen_at_notify) == count
     synced = await (await client.get(f"{V3}/sync", headers=headers)).json()
     timeline = synced["rooms"]["join"][room_id]["timeline"]["events"]
     message = next(e for e in timeline if e["event_id"] == event_id)

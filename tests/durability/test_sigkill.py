@@ -205,12 +205,6 @@ async def test_acknowledged_sends_survive_sigkill(outcome: Outcome) -> None:
     assert ids[-1] == outcome.after_event_id
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="RoomActions.with_txn records the transaction (event_txn_ids) in a database write"
-    " of its own after the event is persisted: a kill between the two loses the record, and the"
-    " retried transaction makes a second event",
-)
 async def test_retried_transactions_are_not_duplicated_after_sigkill(outcome: Outcome) -> None:
     # 2. A retried transaction did not make a second event: every body once.
     bodies = [e["content"]["body"] for e in outcome.messages()]

@@ -7,7 +7,7 @@ few checks made before them are the ones the endpoints describe beyond the auth 
 someone who is not in the room, unbanning someone who is not banned).
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from myelin.core.errors import (
@@ -21,7 +21,7 @@ from myelin.core.room_versions import RoomVersion, get_room_version
 from myelin.services.errors import MatrixError
 from myelin.services.events.build import EventTemplate
 from myelin.services.events.write_path import EventWriter, WrittenEvent
-from myelin.storage import ProfileRecord, RoomRecord, StoredEvent
+from myelin.storage import ProfileRecord, RoomRecord, StoredEvent, TxnIdKey
 
 MEMBER = "m.room.member"
 
@@ -114,16 +114,16 @@ class EventService:
         room_id: str,
         template: EventTemplate,
         *,
-        before_notify: Callable[[WrittenEvent], Awaitable[None]] | None = None,
+        txn_id: TxnIdKey | None = None,
     ) -> WrittenEvent:
-        """Write a local user's event into a known room (``before_notify``: see
+        """Write a local user's event into a known room (``txn_id``: see
         ``EventWriter.create_and_send``)."""
         if server_name_of(template.sender) != self._server_name:
             raise ValueError(f"{template.sender} is not a user of this server")
         room_version = await self.room_version(room_id)
         try:
             return await self._writer.create_and_send(
-                room_id, room_version, template, before_notify=before_notify
+                room_id, room_version, template, txn_id=txn_id
             )
         except InvalidEventError as e:
             raise invalid_event_error(e) from e
@@ -139,13 +139,13 @@ class EventService:
         content: Mapping[str, Any],
         *,
         redacts: str | None = None,
-        before_notify: Callable[[WrittenEvent], Awaitable[None]] | None = None,
+        txn_id: TxnIdKey | None = None,
     ) -> WrittenEvent:
         """A message event (``PUT /rooms/{roomId}/send/{eventType}/{txnId}``)."""
         return await self.send(
             room_id,
             EventTemplate(event_type, sender, dict(content), redacts=redacts),
-            before_notify=before_notify,
+            txn_id=txn_id,
         )
 
     async def send_state_event(

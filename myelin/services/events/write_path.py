@@ -27,6 +27,7 @@ import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from myelin.clock import Clock
 from myelin.core.auth_rules import (
@@ -50,7 +51,13 @@ from myelin.services.events.ids import IdSource, new_event_id
 from myelin.services.events.loading import load_events, load_state_events
 from myelin.services.events.state import StateBefore, compute_state_before, resolve_states
 from myelin.services.notifier import Notifier
-from myelin.storage import EventStore, NewStateGroup, StateStore
+from myelin.storage import (
+    EventStore,
+    NewStateGroup,
+    PendingPushActions,
+    StateStore,
+    TxnIdKey,
+)
 from myelin.storage.state import compute_delta
 
 CREATE_KEY = ("m.room.create", "")
@@ -72,6 +79,21 @@ class WrittenEvent:
     state_group: int | None
     rejected_reason: str | None = None
     soft_failed: bool = False
+
+
+class PushActionSource(Protocol):
+    """Computes an event's push actions before it is persisted (push rule evaluation), so
+    that they commit with the event and are counted by the first /sync it wakes."""
+
+    async def actions_for(
+        self,
+        event: EventView,
+        state: Mapping[tuple[str, str], str],
+        state_group: int | None,
+    ) -> PendingPushActions | None:
+        """The actions of ``event`` given the room state at it (``state_group`` names that
+        state when it is stored, else None); None when nobody is notified. Never raises."""
+        ...
 
 
 class RoomLocks:
@@ -124,8 +146,10 @@ class EventWriter:
         self._clock = clock
         self._ids = ids
         self.locks = RoomLocks()
-        # Run after an accepted event is durable and before its notification (push rule
-        # evaluation for unread counts); each must log, not raise, its own failures.
+        # Push rule evaluation, run before persisting (set by the composition root).
+        self.push: PushActionSource | None = None
+        # Run after an accepted event is durable and its notification is sent (federation
+        # sending); each must log, not raise, its own failures.
         self.after_persist: list[Callable[[WrittenEvent], Awaitable[None]]] = []
 
     # -- building local events ------------------------------------------------------------
@@ -137,23 +161,22 @@ class EventWriter:
         template: EventTemplate,
         *,
         prev_event_ids: Sequence[str] | None = None,
-        before_notify: Callable[[WrittenEvent], Awaitable[None]] | None = None,
+        txn_id: TxnIdKey | None = None,
     ) -> WrittenEvent:
         """Build a local event on the room's forward extremities and write it.
 
         ``prev_event_ids`` overrides the extremities (for tests and future callers that must
         point at given events). Building and writing happen under the room's lock, so local
-        events into one room form a chain, never a fork. ``before_notify`` runs once the event
-        is durable and before anyone is woken for it (the sender's transaction ID is recorded
-        there, so that a /sync woken by the event already serves it as ``transaction_id``).
+        events into one room form a chain, never a fork. ``txn_id``, the client transaction
+        sending the event, is recorded in the event's own database transaction (so that a /sync
+        woken by the event serves it as ``transaction_id``, and a crash cannot keep the event
+        without the record: ``TxnIdUsedError`` when the transaction sent an event already).
         """
         async with self.locks.hold(room_id):
             event, before = await self._build_locked(
                 room_id, room_version, template, prev_event_ids
             )
-            written = await self._write_locked(event, EventSource.LOCAL, before)
-        if before_notify is not None:
-            await before_notify(written)
+            written = await self._write_locked(event, EventSource.LOCAL, before, txn_id)
         await self._notify(written)
         return written
 
@@ -239,7 +262,11 @@ class EventWriter:
         return written
 
     async def _write_locked(
-        self, event: EventView, source: EventSource, before: StateBefore | None
+        self,
+        event: EventView,
+        source: EventSource,
+        before: StateBefore | None,
+        txn_id: TxnIdKey | None = None,
     ) -> WrittenEvent:
         room_version = event.room_version
         # 1. Auth against the event's own auth events (receipt step 4).
@@ -271,8 +298,10 @@ class EventWriter:
             soft_failed = await self._fails_current_state(event, before)
         # 5. Persist, with the room's new current state.
         current: bool | NewStateGroup = False
+        push_actions = None
         if rejection is None and not soft_failed:
             current = await self._current_state_after(event, before, state_after)
+            push_actions = await self._push_actions(event, before, state_after)
         persisted = await self._events.persist_event(
             event,
             received_ts=self._clock.now_ms(),
@@ -280,6 +309,8 @@ class EventWriter:
             soft_failed=soft_failed,
             state_after=state_after,
             set_current_state=current,
+            txn_id=txn_id,
+            push_actions=push_actions,
         )
         return WrittenEvent(
             event,
@@ -288,6 +319,20 @@ class EventWriter:
             None if rejection is None else rejection.message,
             soft_failed,
         )
+
+    async def _push_actions(
+        self, event: EventView, before: StateBefore, state_after: int | NewStateGroup
+    ) -> PendingPushActions | None:
+        """The push actions of an accepted event, from the state at it (the state after it)."""
+        if self.push is None:
+            return None
+        if isinstance(state_after, int):
+            return await self.push.actions_for(event, before.state, state_after)
+        state = dict(before.state)
+        pair = event.state_pair
+        if pair is not None:
+            state[pair] = event.event_id
+        return await self.push.actions_for(event, state, None)
 
     async def _fails_current_state(self, event: EventView, before: StateBefore) -> bool:
         """Whether ``event`` fails the auth rules against the room's current state."""
@@ -386,15 +431,25 @@ class EventWriter:
         return NewStateGroup(parent, compute_delta(parent_state, resolved))
 
     async def notify_written(self, written: WrittenEvent) -> None:
-        """Run the after-persist hooks and notify for an event persisted outside the write
-        path (an out-of-band membership of federation)."""
+        """Record the push actions, notify and run the after-persist hooks for an event
+        persisted outside the write path (an out-of-band membership of federation)."""
+        if self.push is not None and written.rejected_reason is None and not written.soft_failed:
+            event = written.event
+            state = await self._state.get_current_state(event.room_id)
+            pending = await self.push.actions_for(event, state, None)
+            if pending is not None:
+                await self._events.add_push_actions(
+                    event.event_id, event.room_id, pending, written.stream_ordering
+                )
         await self._notify(written)
 
     async def _notify(self, written: WrittenEvent) -> None:
         if written.rejected_reason is not None or written.soft_failed:
             return
-        for hook in self.after_persist:
-            await hook(written)
+        # Wake /sync first: the push actions committed with the event, and the hooks
+        # (federation sending) need not delay the local delivery.
         event = written.event
         users = [event.state_key] if event.type == "m.room.member" and event.state_key else []
         await self._notifier.notify(written.stream_ordering, event.room_id, users)
+        for hook in self.after_persist:
+            await hook(written)
