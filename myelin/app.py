@@ -238,6 +238,7 @@ class Homeserver:
     federation: FederationClient | None = None
     key_ring: KeyRing | None = None
     federation_sender: FederationSender | None = None
+    remote_devices: RemoteDeviceLists | None = None
 
     async def close(self) -> None:
         if self.federation_sender is not None:
@@ -690,7 +691,7 @@ async def open_homeserver(
             sender=fed_sender,
             tracker=device_lists,
         )
-        e2e_keys.remote = remote_devices
+        e2e_keys.remote = hs.remote_devices = remote_devices
         edu_handler.remote_devices = remote_devices
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()

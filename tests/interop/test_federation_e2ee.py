@@ -9,9 +9,7 @@ federation; bob decrypts her message, and she decrypts his reply the same way ba
 logs in a second device: bob learns of it through ``device_lists.changed`` (the device list
 update crossing the servers) and his next message is decryptable there.
 
-Marked ``synapse`` (the SQLite pass only) and ``pending_myelin``: Myelin answers a client's
-``/keys/query`` for a user of another server without asking that server (no outbound
-``/user/keys/query``), so alice's client finds no device of bob's to share the room key with.
+Marked ``synapse`` (the SQLite pass only).
 """
 
 import uuid
@@ -34,7 +32,7 @@ from tests.interop.federation_support import federated_pair
 from tests.interop.scenario_e2ee_nio import MEGOLM, Device, _config, _decrypted, _send
 from tests.interop.scenario_nio import PASSWORD, ok
 
-pytestmark = [pytest.mark.synapse, pytest.mark.pending_myelin]
+pytestmark = [pytest.mark.synapse]
 
 
 class Devices:

@@ -3,8 +3,7 @@
 flow both ways through each side's ``/sync``, earlier history arrives by backfill, display
 names resolve across the servers, leaving and banning work across them.
 
-Marked ``synapse``: the SQLite pass only. The encrypted room, not passing yet, is in
-``test_federation_e2ee.py`` (marked ``pending_myelin``).
+Marked ``synapse``: the SQLite pass only. The encrypted room is in ``test_federation_e2ee.py``.
 """
 
 from collections.abc import Callable, Mapping
