@@ -20,6 +20,7 @@ from myelin.api.account import account_endpoints
 from myelin.api.account_data import account_data_endpoints
 from myelin.api.account_restrictions import SuspensionPolicy
 from myelin.api.admin import admin_endpoints
+from myelin.api.appservice_auth import AppserviceTokens, appservice_endpoints
 from myelin.api.auth import Authenticator
 from myelin.api.capabilities import capabilities_endpoints
 from myelin.api.client_versions import versions_endpoints
@@ -87,6 +88,7 @@ from myelin.services.account_data import AccountDataService
 from myelin.services.account_management import AccountManagementService, EventRoomLeaver
 from myelin.services.accounts import AccountService
 from myelin.services.admin import AccountModeration
+from myelin.services.appservice.support import Appservices, build_appservices
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.dehydrated_devices import DehydratedDeviceService
 from myelin.services.device_lists import (
@@ -153,7 +155,7 @@ from myelin.services.sync import (
     RoomsProvider,
     SyncService,
 )
-from myelin.services.thirdparty import NoThirdPartyNetworks, ThirdPartyLookups
+from myelin.services.thirdparty import ThirdPartyLookups
 from myelin.services.to_device import ToDeviceProvider, ToDeviceService
 from myelin.services.typing import TypingProvider, TypingService
 from myelin.services.upgrades import RoomUpgrader
@@ -238,9 +240,12 @@ class Homeserver:
     federation: FederationClient | None = None
     key_ring: KeyRing | None = None
     federation_sender: FederationSender | None = None
+    appservices: Appservices | None = None
     remote_devices: RemoteDeviceLists | None = None
 
     async def close(self) -> None:
+        if self.appservices is not None:
+            await self.appservices.close()
         if self.federation_sender is not None:
             await self.federation_sender.close()
         if self.federation is not None:
@@ -283,6 +288,18 @@ async def open_homeserver(
     accounts = AccountService(config.server_name, stores.users, clock, config.bcrypt_rounds)
     notifier = InProcessNotifier(clock)
     ids = RandomIds()
+    # Application services (helper-32): registrations, queries, the transaction queue.
+    appservices = build_appservices(
+        config.server_name,
+        config.app_services,
+        database=database,
+        users=stores.users,
+        devices=stores.devices,
+        events=stores.events,
+        state=stores.state,
+        rooms=stores.rooms,
+        clock=clock,
+    )
     # End-to-end encryption (helper-16): membership changes feed the device list stream.
     device_list_store = DeviceListStore(database)
     device_lists = DeviceListService(device_list_store, InProcessNotifier(clock))
@@ -324,7 +341,7 @@ async def open_homeserver(
         events=events,
         event_store=stores.events,
         state=stores.state,
-        rooms=stores.rooms,
+        rooms=appservices.rooms,
         reads=stores.room_reads,
         clock=clock,
     )
@@ -368,7 +385,7 @@ async def open_homeserver(
     )
     profile = ProfileService(
         config.server_name,
-        stores.users,
+        appservices.users,
         stores.profile_fields,
         MemberEventPropagator(stores.state, stores.events, events),
     )
@@ -385,6 +402,8 @@ async def open_homeserver(
         bcrypt_rounds=config.bcrypt_rounds,
         shared_secret=config.registration_shared_secret,
     )
+    registration.namespaces = appservices.registry
+    directory.appservices = appservices.queries
     registration_tokens = RegistrationTokenService(stores.registration_tokens, clock)
     account_management = AccountManagementService(
         users=stores.users,
@@ -542,6 +561,7 @@ async def open_homeserver(
     hs.authenticator = Authenticator(
         access_tokens=AccessTokens(login, moderation),
         x_matrix=XMatrixAuth(verifier),
+        appservice_tokens=AppserviceTokens(appservices.registry),
         suspension=SuspensionPolicy(event_sender),
     )
     hs.endpoints = [
@@ -562,10 +582,16 @@ async def open_homeserver(
             uia,
             server_name=config.server_name,
             get_login_token_enabled=config.login_via_existing_session,
+            appservices=appservices.registry,
         ),
         *logout_endpoints(login),
         *register_endpoints(
-            registration, login, uia, registration_tokens, server_name=config.server_name
+            registration,
+            login,
+            uia,
+            registration_tokens,
+            server_name=config.server_name,
+            appservices=appservices.registry,
         ),
         *account_endpoints(login, uia, account_management),
         *device_endpoints(devices, login, uia),
@@ -717,7 +743,10 @@ async def open_homeserver(
         *openid_endpoints(OpenIdService(config.server_name, OpenIdTokenStore(database), clock)),
         *voip_endpoints(TurnService(turn_settings(config), clock), login),
         *support_endpoints(config.support),
-        *thirdparty_endpoints(ThirdPartyLookups(NoThirdPartyNetworks())),
+        *thirdparty_endpoints(
+            ThirdPartyLookups(appservices.networks), appservices.queries.set_room_listed
+        ),
+        *appservice_endpoints(appservices.queries),
         *space_endpoints(
             # The federation side of the hierarchy (helper-24) plugs in as remote=.
             SpaceSummaries(
@@ -740,6 +769,13 @@ async def open_homeserver(
         ),
     ]
     hs.endpoints += federation_media_endpoints(hs.media)
+    event_writer.after_persist.append(appservices.transactions.on_event_persisted)
+    typing.on_local_change, receipts.on_local_receipt = await appservices.start(
+        typing_users=typing.typing_users,
+        typing_hook=typing.on_local_change,
+        receipt_hook=receipts.on_local_receipt,
+    )
+    hs.appservices = appservices
     return hs
 
 

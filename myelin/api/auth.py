@@ -39,6 +39,9 @@ class Requester:
     # Account locking and suspension (checked by the Authenticator, see account_restrictions).
     locked: bool = False
     suspended: bool = False
+    # False for an application service acting as its sender, or as a namespace user when its
+    # registration says rate_limited: false (Application Service API, "Registration").
+    ratelimited: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,12 @@ class AccessTokenVerifier(Protocol):
 
 
 class AppserviceTokenVerifier(Protocol):
-    async def verify_appservice_token(self, token: str) -> Requester | None: ...
+    async def verify_appservice_token(
+        self, token: str, kind: AuthKind, user_id: str | None, device_id: str | None
+    ) -> Requester | None:
+        """The requester of an ``as_token`` (None when ``token`` is not one); ``user_id`` and
+        ``device_id`` are the identity assertion query parameters."""
+        ...
 
 
 class XMatrixVerifier(Protocol):
@@ -152,10 +160,14 @@ class Authenticator:
         if token is None:
             raise MatrixError(401, "M_MISSING_TOKEN", "Missing access token")
         requester = None
-        if kind is AuthKind.ACCESS_TOKEN and self._access_tokens is not None:
+        if self._appservice_tokens is not None:
+            # Application Service API, "Identity assertion": an as_token is accepted wherever
+            # an access token is, acting as the user named by ``user_id`` (and ``device_id``).
+            requester = await self._appservice_tokens.verify_appservice_token(
+                token, kind, request.query.get("user_id"), request.query.get("device_id")
+            )
+        if requester is None and kind is AuthKind.ACCESS_TOKEN and self._access_tokens is not None:
             requester = await self._access_tokens.verify_access_token(token)
-        elif kind is AuthKind.APPSERVICE_TOKEN and self._appservice_tokens is not None:
-            requester = await self._appservice_tokens.verify_appservice_token(token)
         if requester is None:
             raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token")
         if requester.locked:

@@ -247,11 +247,11 @@ def _rate_limit_key(
 ) -> str | None:
     """Who a rate limit counts against: the user, the origin server, else the client IP.
 
-    Application services are not limited (Synapse limits them only when their registration
-    asks for it, and registrations do not exist yet).
+    Application services are not limited, nor the users they act as unless their registration
+    says ``rate_limited: true`` (``Requester.ratelimited``).
     """
     if requester is not None:
-        if requester.kind is AuthKind.APPSERVICE_TOKEN:
+        if requester.kind is AuthKind.APPSERVICE_TOKEN or not requester.ratelimited:
             return None
         if requester.user_id is not None:
             return requester.user_id

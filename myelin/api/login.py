@@ -9,14 +9,16 @@ authenticator uses for every endpoint that needs one.
 from aiohttp import web
 
 from myelin.api.account_restrictions import AccountStatusLookup
-from myelin.api.auth import AuthKind, Requester
+from myelin.api.auth import AuthKind, Requester, access_token_of
 from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
+from myelin.services.appservice import AppserviceRegistry
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.errors import MatrixError
 from myelin.services.login import PASSWORD_LOGIN, TOKEN_LOGIN, LoginService
 from myelin.services.ratelimit import LOGIN_ADDRESS
 
 CLIENT_V3 = "/_matrix/client/v3"
+APPSERVICE_LOGIN = "m.login.application_service"
 
 
 class AccessTokens:
@@ -68,18 +70,54 @@ def session_options(body: dict[str, object]) -> tuple[str | None, str | None, bo
     return device_id, display_name, bool(refresh)
 
 
+def appservice_of(ctx: Context, appservices: AppserviceRegistry | None) -> str:
+    """The application service whose ``as_token`` authenticates an
+    ``m.login.application_service`` request; 401 ``M_MISSING_TOKEN``/``M_UNKNOWN_TOKEN``
+    (Application Service API, "Server admin style permissions")."""
+    token = access_token_of(ctx.request)
+    if token is None:
+        raise MatrixError(401, "M_MISSING_TOKEN", "Missing application service token")
+    registration = None if appservices is None else appservices.by_token(token)
+    if registration is None:
+        raise MatrixError(401, "M_UNKNOWN_TOKEN", "Unrecognised application service token")
+    return registration.id
+
+
 def login_endpoints(
     login: LoginService,
     uia: UserInteractiveAuth,
     *,
     server_name: str,
     get_login_token_enabled: bool,
+    appservices: AppserviceRegistry | None = None,
 ) -> list[Endpoint]:
     async def get_login(ctx: Context) -> web.StreamResponse:
         token_flow: dict[str, object] = {"type": TOKEN_LOGIN}
         if get_login_token_enabled:
             token_flow["get_login_token"] = True
-        return json_response({"flows": [{"type": PASSWORD_LOGIN}, token_flow]})
+        flows: list[dict[str, object]] = [{"type": PASSWORD_LOGIN}, token_flow]
+        if appservices:
+            flows.append({"type": APPSERVICE_LOGIN})
+        return json_response({"flows": flows})
+
+    async def appservice_login(
+        ctx: Context, body: dict[str, object], device_id: str | None, display_name: str | None
+    ) -> dict[str, object]:
+        appservice_id = appservice_of(ctx, appservices)
+        assert appservices is not None
+        registration = appservices.get(appservice_id)
+        user_id = login.user_id_of(login.user_from_identifier(dict(body)))
+        if registration is None or not registration.is_interested_in_user(user_id, server_name):
+            raise MatrixError(
+                403, "M_EXCLUSIVE", "This user is not in the application service's namespace"
+            )
+        user = await login.find_user(user_id)
+        if user is None or user.deactivated:
+            raise MatrixError(403, "M_FORBIDDEN", "Invalid username")
+        session = await login.create_session(
+            user.user_id, device_id=device_id, display_name=display_name, refresh=False
+        )
+        return session.to_json()
 
     async def post_login(ctx: Context) -> web.StreamResponse:
         body = await json_object_body(ctx.request)
@@ -94,6 +132,9 @@ def login_endpoints(
             session = await login.login_token(
                 token, device_id=device_id, display_name=display_name, refresh=refresh
             )
+        elif kind == APPSERVICE_LOGIN:
+            response = await appservice_login(ctx, body, device_id, display_name)
+            return json_response({**response, "home_server": server_name})
         else:
             raise MatrixError(400, "M_UNKNOWN", f"Unknown login type {kind}")
         return json_response({**session.to_json(), "home_server": server_name})

@@ -9,7 +9,8 @@ requests of registration, which this server (without identity support) refuses.
 from aiohttp import web
 
 from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
-from myelin.api.login import CLIENT_V3, session_options
+from myelin.api.login import APPSERVICE_LOGIN, CLIENT_V3, appservice_of, session_options
+from myelin.services.appservice import AppserviceRegistry
 from myelin.services.auth_sessions import UserInteractiveAuth
 from myelin.services.errors import MatrixError
 from myelin.services.login import LoginService
@@ -25,7 +26,23 @@ def register_endpoints(
     tokens: RegistrationTokenService,
     *,
     server_name: str,
+    appservices: AppserviceRegistry | None = None,
 ) -> list[Endpoint]:
+    async def register_appservice_user(ctx: Context, body: dict[str, object]) -> web.Response:
+        # Application Service API, "Server admin style permissions": no UIA, no password.
+        appservice_id = appservice_of(ctx, appservices)
+        username = body_field(body, "username", str)
+        device_id, display_name, refresh = session_options(body)
+        inhibit_login = bool(body_field(body, "inhibit_login", bool, required=False))
+        user_id = await registration.register_appservice_user(username, appservice_id)
+        response: dict[str, object] = {"user_id": user_id, "home_server": server_name}
+        if not inhibit_login:
+            session = await login.create_session(
+                user_id, device_id=device_id, display_name=display_name, refresh=refresh
+            )
+            response.update(session.to_json())
+        return json_response(response)
+
     async def register(ctx: Context) -> web.StreamResponse:
         kind = ctx.request.query.get("kind", "user")
         if kind not in ("user", "guest"):
@@ -39,6 +56,8 @@ def register_endpoints(
                 user_id, device_id=None, display_name=display_name, refresh=False
             )
             return json_response({**session.to_json(), "home_server": server_name})
+        if body.get("type") == APPSERVICE_LOGIN:
+            return await register_appservice_user(ctx, body)
         registration.require_enabled()
         username = body_field(body, "username", str, required=False)
         password = body_field(body, "password", str, required=False)

@@ -54,6 +54,12 @@ class UserStore(Protocol):
     async def set_displayname(self, user_id: str, displayname: str | None) -> bool: ...
 
 
+class UserNamespaces(Protocol):
+    def check_user_creatable(self, user_id: str, appservice_id: str | None) -> None:
+        """Raise ``M_EXCLUSIVE`` for a user ID reserved by (or outside) an appservice."""
+        ...
+
+
 @dataclass(frozen=True)
 class RegistrationPolicy:
     enabled: bool
@@ -94,6 +100,9 @@ class RegistrationService:
         self._rounds = bcrypt_rounds
         self._shared_secret = shared_secret
         self._nonces: dict[str, int] = {}
+        # The application services' users namespaces (Application Service API, "Server admin
+        # style permissions"), when any are registered.
+        self.namespaces: UserNamespaces | None = None
 
     def flows(self) -> list[list[str]]:
         """The UIA flows of POST /register."""
@@ -105,8 +114,10 @@ class RegistrationService:
         if not self.policy.enabled:
             raise MatrixError(403, "M_FORBIDDEN", "Registration is disabled")
 
-    async def check_username(self, username: str) -> str:
-        """The user ID for a requested localpart; 400 ``M_INVALID_USERNAME``/``M_USER_IN_USE``.
+    async def check_username(self, username: str, appservice_id: str | None = None) -> str:
+        """The user ID for a requested localpart; 400 ``M_INVALID_USERNAME``/``M_USER_IN_USE``,
+        or ``M_EXCLUSIVE`` for a user ID reserved by an application service (or, for
+        ``appservice_id``, one outside that service's namespaces).
 
         Localparts are not mapped: anything outside the grammar (uppercase included) is refused.
         """
@@ -120,8 +131,25 @@ class RegistrationService:
             user_id = local_user_id(username, self._server_name)
         except InvalidUsernameError as e:
             raise _username_error(e) from e
+        if self.namespaces is not None:
+            self.namespaces.check_user_creatable(user_id, appservice_id)
         if await self._users.get_user(user_id) is not None:
             raise MatrixError(400, "M_USER_IN_USE", "Desired user ID is already taken")
+        return user_id
+
+    async def register_appservice_user(self, username: str, appservice_id: str) -> str:
+        """``m.login.application_service``: a passwordless user in the service's namespace."""
+        user_id = await self.check_username(username, appservice_id)
+        try:
+            await self._users.create_user(
+                user_id,
+                None,
+                admin=False,
+                created_ts=self._clock.now_ms(),
+                appservice_id=appservice_id,
+            )
+        except UserExistsError as e:
+            raise MatrixError(400, "M_USER_IN_USE", "Desired user ID is already taken") from e
         return user_id
 
     async def register(self, username: str | None, password: str | None) -> str:

@@ -59,6 +59,9 @@ class AppserviceQueries:
         self._store = store
         self._clock = clock
 
+    def may_manage_alias(self, user_id: str, alias: str) -> bool:
+        return self._registry.may_manage_alias(user_id, alias)
+
     async def query_user(self, user_id: str) -> bool:
         """Ask the services whose users namespaces hold ``user_id`` (``GET /users/{userId}``);
         whether the user exists afterwards."""

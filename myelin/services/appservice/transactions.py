@@ -148,6 +148,9 @@ class AppserviceTransactions:
 
     # ---- ephemeral data ------------------------------------------------------------------
 
+    def has_ephemeral_receivers(self) -> bool:
+        return any(r.receive_ephemeral for r in self._pushed())
+
     async def push_ephemeral(
         self,
         edu: Mapping[str, Any],
