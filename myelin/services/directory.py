@@ -114,11 +114,14 @@ class Directory:
         """``GET /directory/room/{roomAlias}``."""
         self._check_alias(alias)
         record = await self._rooms.get_alias(alias)
-        if record is None and self.appservices is not None:
-            # Application Service API, "Querying": the service owning the namespace may
-            # create the alias now.
-            if await self.appservices.query_alias(alias):
-                record = await self._rooms.get_alias(alias)
+        # Application Service API, "Querying": the service owning the namespace may create
+        # the alias now.
+        if (
+            record is None
+            and self.appservices is not None
+            and await self.appservices.query_alias(alias)
+        ):
+            record = await self._rooms.get_alias(alias)
         if record is None:
             raise MatrixError(404, "M_NOT_FOUND", f"Room alias {alias} not found")
         return {"room_id": record.room_id, "servers": [self._server_name]}
