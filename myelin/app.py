@@ -39,6 +39,7 @@ from myelin.api.keys import keys_endpoints
 from myelin.api.legacy_reads import legacy_read_endpoints
 from myelin.api.legacy_stream import legacy_stream_endpoints
 from myelin.api.login import AccessTokens, login_endpoints
+from myelin.api.login_fallback import login_fallback_endpoints
 from myelin.api.logout import logout_endpoints
 from myelin.api.media import media_endpoints
 from myelin.api.media_admin import media_admin_endpoints
@@ -572,6 +573,7 @@ async def open_homeserver(
         ),
         *metrics_endpoints(metrics),
         *versions_endpoints(),
+        *login_fallback_endpoints(),
         *wellknown_endpoints(
             config.base_url, config.extra_well_known_client_content, config.serve_server_wellknown
         ),
