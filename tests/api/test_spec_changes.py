@@ -4,6 +4,8 @@ names the version and the proposal), on both engines. Listed in docs/spec-compli
 import json
 from urllib.parse import quote
 
+import pytest
+
 from tests.api.account_support import V3, serve_accounts
 from tests.api.conftest import ServeFn
 from tests.api.openapi import validate_response
@@ -180,3 +182,44 @@ async def test_versions_accepts_authentication(serve: ServeFn) -> None:
     authed = await alice.request("GET", "/_matrix/client/versions")
     assert authed == anonymous
     assert json.dumps(authed)  # plain JSON
+
+
+@pytest.mark.xfail(
+    strict=True, reason="gap: local joins pick no authorising user (docs/spec-compliance.md)"
+)
+async def test_join_a_restricted_room_through_a_space(serve: ServeFn) -> None:
+    """v1.2 (MSC3083): a member of an allowed room joins a ``restricted`` room (room v9)."""
+    client = await serve_accounts(serve)
+    alice, bob = await new_user(client, "alice"), await new_user(client, "bob")
+    space = await alice.create_room(preset="public_chat", creation_content={"type": "m.space"})
+    join_rule = {
+        "join_rule": "restricted",
+        "allow": [{"type": "m.room_membership", "room_id": space}],
+    }
+    room_id = await alice.create_room(
+        preset="private_chat",
+        room_version="9",
+        initial_state=[{"type": "m.room.join_rules", "state_key": "", "content": join_rule}],
+    )
+    refused = await bob.join(room_id, status=403)
+    assert refused["errcode"] == "M_FORBIDDEN"
+    await bob.join(space)
+    assert await bob.join(room_id) == {"room_id": room_id}
+    member = await bob.request(
+        "GET", f"{V3}/rooms/{quote(room_id)}/state/m.room.member/{quote(bob.user_id)}"
+    )
+    assert member["join_authorised_via_users_server"] == alice.user_id
+
+
+async def test_login_fallback_page(serve: ServeFn) -> None:
+    """Login fallback, with v1.1 (MSC2604): the page forwards ``device_id`` from its query
+    string to /login and hands the response to ``window.matrixLogin.onLogin``."""
+    client = await serve_accounts(serve)
+    response = await client.get("/_matrix/static/client/login/?device_id=GHTYAJCE")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = await response.text()
+    assert "window.matrixLogin.onLogin(result)" in page
+    assert '"device_id"' in page and "m.login.password" in page
+    # The page posts to /login relative to its own path: that is POST /_matrix/client/v3/login.
+    assert 'fetch("../../../client/v3/login"' in page
