@@ -21,8 +21,15 @@ async def test_client_versions(serve: ServeFn) -> None:
     assert response.status == 200
     body = await response.json()
     validate_response(body, "client-server/versions.yaml", "/versions", "get", 200)
-    # Honest: no Client-Server API version is implemented completely yet.
-    assert body["versions"] == list(SUPPORTED_CLIENT_VERSIONS) == []
+    assert body["versions"] == list(SUPPORTED_CLIENT_VERSIONS)
+    # The r0 versions old clients look for, then v1.1 (docs/spec-compliance.md: v1.2's
+    # restricted rooms cannot be joined locally yet).
+    assert body["versions"][:8] == [
+        "r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1"
+    ]  # fmt: skip
+    assert body["versions"][8:] == ["v1.1"]
+    assert body["unstable_features"]["org.matrix.msc3814"] is True
+    assert all(value is True for value in body["unstable_features"].values())
 
 
 async def test_client_wellknown(serve: ServeFn) -> None:
