@@ -721,6 +721,7 @@ async def open_homeserver(
         )
         e2e_keys.remote = hs.remote_devices = remote_devices
         edu_handler.remote_devices = remote_devices
+        fed_transactions.on_origin_seen = fed_sender.peer_is_back
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
     hs.media = media_repository(config, stores, clock, hs.federation)

@@ -53,9 +53,12 @@ def federation_query_endpoints(
             raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: user_id")
         _local_user(user_id, server_name)
         field = ctx.request.query.get("field")
+        whole = await profile.get_profile(user_id)  # 404 for a user that does not exist
         if field is None:
-            return json_response(await profile.get_profile(user_id))
-        return json_response({field: await profile.get_field(user_id, field)})
+            return json_response(whole)
+        # "If a field is specified in the request, only the matching field should be
+        # included": an existing user without it answers 200 with what it has (nothing).
+        return json_response({field: whole[field]} if field in whole else {})
 
     async def query_directory(ctx: Context) -> web.StreamResponse:
         alias = ctx.request.query.get("room_alias")

@@ -112,6 +112,15 @@ class FederationSender:
         for destination in destinations:
             self.wake(destination)
 
+    async def peer_is_back(self, destination: str) -> None:
+        """``destination`` reached us (it sent a transaction): forget its backoff and send
+        what waits for it now rather than when the backoff expires."""
+        if await self._backoff.state(destination) is None:
+            return
+        await self._backoff.record_success(destination)
+        if await self._outbox.count(destination) > 0:
+            self.wake(destination)
+
     # -- workers ----------------------------------------------------------------------------
 
     async def start(self) -> None:

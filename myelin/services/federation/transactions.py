@@ -11,7 +11,7 @@ the transaction's origin for every PDU and EDU.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -74,9 +74,17 @@ class TransactionHandler:
         # for one PDU must not race with the next); distinct from the write path's locks.
         self._room_locks = RoomLocks()
         self._in_flight: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        # Called with the origin of every transaction received: a peer sending to us is up
+        # (the outbound sender resets its backoff and retries at once, as Synapse does).
+        self.on_origin_seen: Callable[[str], Awaitable[None]] | None = None
 
     async def on_send(self, origin: str, txn_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Process a transaction; return the response body (``{"pdus": {event_id: result}}``)."""
+        if self.on_origin_seen is not None:
+            try:
+                await self.on_origin_seen(origin)
+            except Exception:
+                logger.exception("Noting that %s is up failed", origin)
         stored = await self._received.get_response(origin, txn_id)
         if stored is not None:
             value = orjson.loads(stored)

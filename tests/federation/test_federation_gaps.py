@@ -1,0 +1,76 @@
+"""Smaller federation behaviours between two Myelin servers: ``/query/profile`` for a user
+without some profile fields (Server-Server API "Querying for information"), and a peer that
+comes back noticed before its backoff expires (it sent us a transaction)."""
+
+import asyncio
+
+import pytest
+
+from myelin.federation.client import HttpResponseError
+from tests.federation.conftest import Federation
+from tests.federation.remote_support import Person, two_servers
+
+PROFILE = "/_matrix/federation/v1/query/profile"
+
+
+async def test_profile_query_answers_the_fields_a_user_has(federation: Federation) -> None:
+    a, b = await two_servers(federation)
+    assert b.hs.federation is not None
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        await alice.request(
+            "PUT", f"/_matrix/client/v3/profile/{alice.user_id}/avatar_url", json={"avatar_url": ""}
+        )
+        # Registration set the display name to the localpart; clear it.
+        await alice.request(
+            "PUT",
+            f"/_matrix/client/v3/profile/{alice.user_id}/displayname",
+            json={"displayname": ""},
+        )
+        fed = b.hs.federation
+        assert await fed.get_json("a.test", PROFILE, {"user_id": alice.user_id}) == {}
+        only = {"user_id": alice.user_id, "field": "displayname"}
+        assert await fed.get_json("a.test", PROFILE, only) == {}
+        await alice.request(
+            "PUT",
+            f"/_matrix/client/v3/profile/{alice.user_id}/displayname",
+            json={"displayname": "Alice"},
+        )
+        assert await fed.get_json("a.test", PROFILE, only) == {"displayname": "Alice"}
+        whole = await fed.get_json("a.test", PROFILE, {"user_id": alice.user_id})
+        assert whole == {"displayname": "Alice"}
+        avatar = {"user_id": alice.user_id, "field": "avatar_url"}
+        assert await fed.get_json("a.test", PROFILE, avatar) == {}
+        # A user that does not exist is still 404.
+        with pytest.raises(HttpResponseError) as e:
+            await fed.get_json("a.test", PROFILE, {"user_id": "@nobody:a.test", "field": "x"})
+        assert (e.value.status, e.value.errcode) == (404, "M_NOT_FOUND")
+
+
+async def test_a_peer_sending_to_us_ends_its_backoff(federation: Federation) -> None:
+    """B is backed off for an hour after an outage; when B sends a transaction, A notices B is
+    back and sends what waits for it at once."""
+    a, b = await two_servers(federation, federation={"destination_min_retry_interval": "1h"})
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        bob = await Person(federation, b, http).register("bob")
+        room_id = await alice.create_room(preset="public_chat")
+        await bob.join(room_id, via=["a.test"])
+        await alice.wait_for_member(room_id, bob.user_id, "join")
+        await bob.sync()
+        await federation.stop(b)
+        await alice.send(room_id, "sent while b was down")
+        assert a.hs.federation is not None and a.hs.federation_sender is not None
+        backoff = a.hs.federation.backoff
+        # The failed transaction backs B off for an hour.
+        for _ in range(100):
+            if await backoff.is_backing_off("b.test"):
+                break
+            await asyncio.sleep(0.05)
+        assert await backoff.is_backing_off("b.test")
+        await federation.restart(b)
+        await bob.send(room_id, "b is back")
+        await alice.wait_for_message(room_id, "b is back")
+        # Without noticing, A would wait an hour; it sends at once.
+        await bob.wait_for_message(room_id, "sent while b was down")
+        assert not await backoff.is_backing_off("b.test")
