@@ -20,6 +20,11 @@ from myelin.services.errors import MatrixError
 from myelin.services.events import EventService, EventTemplate, WrittenEvent
 from myelin.services.federation.invites import FederatedInvites
 from myelin.services.federation.remote_rooms import RemoteRooms, candidate_servers
+from myelin.services.restricted_joins import (
+    JOIN_AUTHORISED_VIA,
+    RestrictedJoins,
+    local_authoriser_error,
+)
 from myelin.services.visibility import content_of
 from myelin.storage import (
     EventStore,
@@ -57,6 +62,7 @@ class RoomActions:
         self._reads = reads
         self._clock = clock
         self._txn_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._restricted = RestrictedJoins(events=event_store, state=state)
 
     def use_federation(self, remote: RemoteRooms, invites: FederatedInvites) -> None:
         """Reach rooms of other servers (set by the composition root once federation is
@@ -240,9 +246,25 @@ class RoomActions:
         await self._known_room(room_id)
         membership = await self._events.current_membership(room_id, user_id)
         if membership != "join":
-            await self._events.update_membership(user_id, user_id, room_id, "join", reason)
+            extra = await self._restricted_join_content(user_id, room_id)
+            await self._events.update_membership(
+                user_id, user_id, room_id, "join", reason, extra_content=extra
+            )
         await self._reads.unforget_room(user_id, room_id)
         return room_id
+
+    async def _restricted_join_content(self, user_id: str, room_id: str) -> dict[str, Any]:
+        """A join to a restricted room names one of our users who may invite (spec:
+        "Restricted rooms": the server checks the allow conditions first); 403 when the user
+        meets none. The joining user is ours, so their server name is this server's."""
+        version = await self._events.room_version(room_id)
+        try:
+            authoriser = await self._restricted.choose_authoriser(
+                room_id, user_id, version, server_name_of(user_id)
+            )
+        except MatrixError as e:
+            raise local_authoriser_error(e) from e
+        return {} if authoriser is None else {JOIN_AUTHORISED_VIA: authoriser}
 
     async def knock(
         self, user_id: str, room_id_or_alias: str, reason: str | None, via: Sequence[str] = ()

@@ -4,8 +4,6 @@ names the version and the proposal), on both engines. Listed in docs/spec-compli
 import json
 from urllib.parse import quote
 
-import pytest
-
 from tests.api.account_support import V3, serve_accounts
 from tests.api.conftest import ServeFn
 from tests.api.openapi import validate_response
@@ -184,9 +182,6 @@ async def test_versions_accepts_authentication(serve: ServeFn) -> None:
     assert json.dumps(authed)  # plain JSON
 
 
-@pytest.mark.xfail(
-    strict=True, reason="gap: local joins pick no authorising user (docs/spec-compliance.md)"
-)
 async def test_join_a_restricted_room_through_a_space(serve: ServeFn) -> None:
     """v1.2 (MSC3083): a member of an allowed room joins a ``restricted`` room (room v9)."""
     client = await serve_accounts(serve)
