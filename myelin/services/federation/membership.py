@@ -26,9 +26,9 @@ from myelin.services.events.state import compute_state_before
 from myelin.services.federation.pdu_checks import EventSignatureChecker, PduDroppedError, check_pdu
 from myelin.services.federation.receiver import PduReceiver
 from myelin.services.federation.serving import RoomEventServer
+from myelin.services.restricted_joins import RestrictedJoins
 from myelin.storage import EventStore, StateStore
 
-RESTRICTED_RULES = ("restricted", "knock_restricted")
 # The stripped state given to a knocking server (spec: "Stripped state", recommended types).
 STRIPPED_STATE_TYPES = (
     "m.room.create",
@@ -62,6 +62,7 @@ class FederatedMembership:
         self._keys = keys
         self._events = events
         self._state = state
+        self._restricted = RestrictedJoins(events=events, state=state)
         # Set by the composition root: sends a member event received through send_join,
         # send_leave or send_knock on to the room's other servers (the origin excepted).
         self.broadcast: Callable[[EventView, str], Awaitable[None]] | None = None
@@ -105,25 +106,12 @@ class FederatedMembership:
     async def _authoriser(
         self, room_id: str, user_id: str, version: RoomVersion, current: dict[tuple[str, str], str]
     ) -> str | None:
-        """For a restricted room: one of our joined users who may invite, unless the user is
-        already joined or invited (spec: "Restricted rooms")."""
-        if not version.restricted_join_rule or ("m.room.join_rules", "") not in current:
-            return None
-        loaded = await load_events(self._events, [current[("m.room.join_rules", "")]], version)
-        rule = next(iter(loaded.views.values())).content.get("join_rule")
-        if rule not in RESTRICTED_RULES:
-            return None
-        member_id = current.get(("m.room.member", user_id))
-        if member_id is not None:
-            own = await load_events(self._events, [member_id], version)
-            view = own.views.get(member_id)
-            if view is not None and view.membership in ("join", "invite"):
-                return None
-        for member in await self._state.get_room_members(room_id):
-            if server_name_of(member) == self._server_name:
-                return member  # the auth rules check the invite power level
-        raise MatrixError(
-            400, "M_UNABLE_TO_AUTHORISE_JOIN", "No user of this server can authorise the join"
+        """For a restricted room: one of our joined users who may invite, once the user is
+        found to meet the allow conditions, unless they are already joined or invited (spec:
+        "Restricted rooms": 403 ``M_FORBIDDEN``, 400 ``M_UNABLE_TO_AUTHORISE_JOIN`` or
+        ``M_UNABLE_TO_GRANT_JOIN`` otherwise)."""
+        return await self._restricted.choose_authoriser(
+            room_id, user_id, version, self._server_name
         )
 
     async def _template(
@@ -155,7 +143,7 @@ class FederatedMembership:
         """``PUT /send_join/{roomId}/{eventId}`` v2 or ``/send_leave``: the response body."""
         version = await self._serving.room_version(room_id)
         if isinstance(pdu, dict) and version.restricted_join_rule and membership == "join":
-            pdu = self._countersign(pdu, version)
+            pdu = await self._countersign(room_id, pdu, version)
         try:
             event = await check_pdu(pdu, version, self._keys)
         except PduDroppedError as e:
@@ -198,17 +186,27 @@ class FederatedMembership:
         loaded = await load_state_events(self._events, current, keys, version)
         return [s for k in keys if k in loaded and (s := strip_state_event(loaded[k].json))]
 
-    def _countersign(self, pdu: dict[str, Any], version: RoomVersion) -> dict[str, Any]:
-        """A restricted join authorised by one of our users carries our signature too."""
+    async def _countersign(
+        self, room_id: str, pdu: dict[str, Any], version: RoomVersion
+    ) -> dict[str, Any]:
+        """A restricted join authorised by one of our users carries our signature too, given
+        only after the allow conditions are checked again (spec: "Restricted rooms": the
+        resident server checks them on ``send_join`` as on ``make_join``)."""
         content = pdu.get("content")
         authoriser = (
             content.get("join_authorised_via_users_server") if isinstance(content, dict) else None
         )
-        if not isinstance(authoriser, str):
+        sender = pdu.get("sender")
+        if not isinstance(authoriser, str) or not isinstance(sender, str):
             return pdu
         try:
             if server_name_of(authoriser) != self._server_name:
                 return pdu
         except ValueError:
             return pdu
+        if not is_valid_user_id(sender):
+            return pdu
+        await self._restricted.verify_named_authoriser(
+            room_id, sender, authoriser, version, self._server_name
+        )
         return sign_event(pdu, self._server_name, self._signing_key, version)
