@@ -145,7 +145,12 @@ class Tokens:
             return Requester(AuthKind.ACCESS_TOKEN, user_id=token)
         return None
 
-    async def verify_appservice_token(self, token: str) -> Requester | None:
+    async def verify_appservice_token(
+        self, token: str, kind: AuthKind, user_id: str | None, device_id: str | None
+    ) -> Requester | None:
+        # Any token is an application service's as_token on appservice-only endpoints here.
+        if kind is not AuthKind.APPSERVICE_TOKEN:
+            return None
         return Requester(AuthKind.APPSERVICE_TOKEN, appservice_id=token)
 
     async def verify_x_matrix(
