@@ -187,12 +187,13 @@ def write_registration(tmp_path: Path, url: str | None, **extra: Any) -> Path:
 async def start_homeserver(
     make_config: MakeConfig, clock: FakeClock, registration: Path, **overrides: Any
 ) -> tuple[Homeserver, Client]:
-    config = make_config(
-        app_service_config_files=[str(registration)],
-        enable_registration=True,
-        ratelimiting={"enabled": False},
+    options: dict[str, Any] = {
+        "app_service_config_files": [str(registration)],
+        "enable_registration": True,
+        "ratelimiting": {"enabled": False},
         **overrides,
-    )
+    }
+    config = make_config(**options)
     hs = await open_homeserver(config, clock=clock)
     assert hs.appservices is not None
     hs.appservices.transactions.min_backoff_s = 0.02

@@ -365,3 +365,51 @@ async def test_ephemeral_typing(running: Client, bridge: Bridge) -> None:
         )
 
     await eventually(typing_seen)
+
+
+@pytest.mark.parametrize("rate_limited", [True, False])
+async def test_rate_limiting_of_namespace_users(
+    bridge: Bridge, make_config: MakeConfig, clock: FakeClock, tmp_path: Path, rate_limited: bool
+) -> None:
+    registration = write_registration(tmp_path, bridge.url, rate_limited=rate_limited)
+    hs, client = await start_homeserver(
+        make_config,
+        clock,
+        registration,
+        ratelimiting={"enabled": True},
+        rc_message={"per_second": 0.001, "burst_count": 2},
+        rc_registration={"per_second": 100, "burst_count": 100},
+    )
+    try:
+        alice = await register_as_user(client, "_bridge_alice")
+        room = await (
+            await client.post(f"{V3}/createRoom?user_id={alice}", json={}, headers=as_auth())
+        ).json()
+        statuses = []
+        for i in range(4):
+            response = await client.put(
+                f"{V3}/rooms/{room['room_id']}/send/m.room.message/a{i}?user_id={alice}",
+                json={"msgtype": "m.text", "body": "x"},
+                headers=as_auth(),
+            )
+            statuses.append(response.status)
+        assert statuses == ([200, 200, 429, 429] if rate_limited else [200] * 4)
+        # The sender itself is never limited.
+        bot = f"@_bridge_bot:{SERVER_NAME}"
+        await client.post(
+            f"{V3}/rooms/{room['room_id']}/invite?user_id={alice}",
+            json={"user_id": bot},
+            headers=as_auth(),
+        )
+        response = await client.post(f"{V3}/join/{room['room_id']}", json={}, headers=as_auth())
+        assert response.status == 200, await response.text()
+        for i in range(4):
+            response = await client.put(
+                f"{V3}/rooms/{room['room_id']}/send/m.room.message/b{i}",
+                json={"msgtype": "m.text", "body": "x"},
+                headers=as_auth(),
+            )
+            assert response.status == 200
+    finally:
+        await client.close()
+        await hs.close()
