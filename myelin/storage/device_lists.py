@@ -6,12 +6,12 @@ One position of the ``device_lists`` stream per change: a user's devices or keys
 (``device_list_memberships``: who starts or stops sharing rooms with whom).
 """
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from myelin.storage.database import Database, chunks, in_list
+from myelin.storage.json_text import loads_exact
 from myelin.storage.streams import current_position, next_position
 
 DEVICE_LISTS_STREAM = "device_lists"
@@ -125,7 +125,7 @@ class DeviceListStore:
         )
         if row is None or row["state_key"] is None:
             return None
-        content: Any = json.loads(row["event_json"]).get("content")
+        content: Any = loads_exact(row["event_json"]).get("content")
         membership = content.get("membership") if isinstance(content, dict) else None
         if not isinstance(membership, str):
             return None

@@ -9,15 +9,16 @@ room's current state. See ``myelin.storage.streams`` for why readers may trust
 ``get_max_stream_ordering``.
 """
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from myelin.core.canonical_json import encode_canonical_json
 from myelin.core.events import EventView
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row, Transaction, chunks, in_list
 from myelin.storage.errors import EventExistsError, StorageError
+from myelin.storage.json_text import loads_exact
 from myelin.storage.push_actions import PendingPushActions, add_push_actions_txn
 from myelin.storage.relations import record_event_links_txn
 from myelin.storage.room_reads import TxnIdKey, record_txn_event_txn
@@ -46,7 +47,7 @@ class StoredEvent:
 
     def json(self) -> dict[str, Any]:
         """The event's JSON, parsed (integers of any size are kept exactly)."""
-        value = json.loads(self.json_text)
+        value = loads_exact(self.json_text)
         if not isinstance(value, dict):
             raise StorageError(f"stored JSON of {self.event_id} is not an object")
         return value
@@ -95,9 +96,14 @@ def _json_text(event: EventView, raw_json: str | bytes | None) -> str:
     return raw_json
 
 
+# Backfilled events count down from -1 (migration 14).
+BACKFILL_STREAM = "events_backfill"
+
+
 class EventStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache = caches_of(db).events
 
     async def persist_event(
         self,
@@ -112,8 +118,13 @@ class EventStore:
         set_current_state: bool | int | NewStateGroup = False,
         txn_id: TxnIdKey | None = None,
         push_actions: PendingPushActions | None = None,
+        backfill_position: int | None = None,
     ) -> PersistedEvent:
         """Persist ``event`` atomically and return its stream ordering and state group.
+
+        ``backfill_position``: an event of the room's history fetched with ``/backfill``
+        takes this negative stream ordering (from ``reserve_backfill_positions``: before
+        every event held, never new to ``/sync``) and leaves the forward extremities alone.
 
         ``raw_json`` is the PDU as received (stored unchanged); without it the canonical JSON of
         ``event.json`` is stored. ``state_after`` is the state after the event: an existing
@@ -149,7 +160,10 @@ class EventStore:
                 current = None
             else:
                 current = await resolve_new_group_txn(txn, room_id, set_current_state)
-            stream_ordering = await next_position(txn)
+            if backfill_position is not None:
+                stream_ordering = backfill_position
+            else:
+                stream_ordering = await next_position(txn)
             if existing is None:
                 await self._insert_event(
                     txn,
@@ -163,6 +177,7 @@ class EventStore:
                 )
             else:
                 # A former outlier joins the room's DAG: it gets a position in the stream now.
+                self._cache.pop(event.event_id)
                 await txn.execute(
                     "UPDATE events SET outlier = FALSE, stream_ordering = $2, received_ts = $3,"
                     " rejected_reason = $4, soft_failed = $5 WHERE event_id = $1",
@@ -178,7 +193,8 @@ class EventStore:
                     event.event_id,
                     group,
                 )
-            if not outlier and rejected_reason is None and not soft_failed:
+            backfilled = backfill_position is not None
+            if not outlier and rejected_reason is None and not soft_failed and not backfilled:
                 await self._update_forward_extremities(txn, event)
             if current is not None:
                 await set_current_state_txn(txn, room_id, current)
@@ -194,6 +210,10 @@ class EventStore:
                     stream_ordering=stream_ordering,
                     ts=push_actions.ts,
                 )
+        if existing is not None:
+            # Again once committed: a read between the first pop and the commit saw the row
+            # as it was.
+            self._cache.pop(event.event_id)
         return PersistedEvent(event.event_id, stream_ordering, group)
 
     async def add_push_actions(
@@ -278,21 +298,36 @@ class EventStore:
                 event.event_id,
             )
 
+    def _remember(self, row: Row) -> StoredEvent:
+        stored = _stored(row)
+        self._cache.put(stored.event_id, stored)
+        return stored
+
     async def get_event(self, event_id: str) -> StoredEvent | None:
+        cached = self._cache.get(event_id)
+        if isinstance(cached, StoredEvent):
+            return cached
         row = await self._db.fetchrow(
             f"SELECT {_COLUMNS} FROM events WHERE event_id = $1", event_id
         )
-        return None if row is None else _stored(row)
+        return None if row is None else self._remember(row)
 
     async def get_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
         """The stored events among ``event_ids``, by ID (missing ones are left out)."""
         found: dict[str, StoredEvent] = {}
-        for part in chunks(list(dict.fromkeys(event_ids))):
+        wanted: list[str] = []
+        for event_id in dict.fromkeys(event_ids):
+            cached = self._cache.get(event_id)
+            if isinstance(cached, StoredEvent):
+                found[event_id] = cached
+            else:
+                wanted.append(event_id)
+        for part in chunks(wanted):
             rows = await self._db.fetch(
                 f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({in_list(1, len(part))})",
                 *part,
             )
-            found.update((row["event_id"], _stored(row)) for row in rows)
+            found.update((row["event_id"], self._remember(row)) for row in rows)
         return found
 
     async def have_events(self, event_ids: Sequence[str]) -> set[str]:
@@ -354,6 +389,36 @@ class EventStore:
             limit,
         )
         return [_stored(row) for row in rows]
+
+    async def reserve_backfill_positions(self, count: int) -> list[int]:
+        """``count`` negative stream orderings below every one handed out so far, ascending:
+        the oldest of a backfilled batch takes the first, so that within the batch and across
+        batches older events sort first."""
+        async with self._db.transaction() as txn:
+            top = await txn.fetchval(
+                "UPDATE stream_positions SET pos = pos + $2 WHERE stream = $1 RETURNING pos",
+                BACKFILL_STREAM,
+                count,
+            )
+        if top is None:
+            raise StorageError(f"unknown stream {BACKFILL_STREAM!r}")
+        return [-int(top) + i for i in range(count)]
+
+    async def get_backward_extremities(self, room_id: str, window: int = 20) -> list[str]:
+        """The prev events of the room's earliest timeline events (the ``window`` lowest stream
+        orderings, outliers aside) that are not held as timeline events: where ``/backfill``
+        continues the room's history."""
+        rows = await self._db.fetch(
+            "SELECT DISTINCT ee.prev_event_id FROM ("
+            "  SELECT event_id FROM events WHERE room_id = $1 AND NOT outlier"
+            "  ORDER BY stream_ordering ASC LIMIT $2"
+            ") AS e JOIN event_edges ee ON ee.event_id = e.event_id"
+            " LEFT JOIN events p ON p.event_id = ee.prev_event_id"
+            " WHERE p.event_id IS NULL OR p.outlier ORDER BY ee.prev_event_id",
+            room_id,
+            window,
+        )
+        return [row["prev_event_id"] for row in rows]
 
     async def get_rooms_changed(self, room_ids: Sequence[str], after: int) -> set[str]:
         """Which of ``room_ids`` have timeline events after stream position ``after``."""

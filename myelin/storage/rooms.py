@@ -5,6 +5,7 @@ purge).
 
 from dataclasses import dataclass
 
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row
 from myelin.storage.errors import RoomAliasExistsError
 
@@ -137,4 +138,5 @@ class RoomStore:
             await txn.execute("DELETE FROM state_groups WHERE room_id = $1", room_id)
             await txn.execute("DELETE FROM room_aliases WHERE room_id = $1", room_id)
             await txn.execute("DELETE FROM rooms WHERE room_id = $1", room_id)
+        caches_of(self._db).forget_room()
         return events

@@ -13,13 +13,14 @@ change costs one.
 it out for lookups by key and by member, and is kept in step by ``set_current_state_txn``.
 """
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Transaction, chunks, in_list
 from myelin.storage.errors import UnknownStateGroupError
+from myelin.storage.json_text import loads_exact
 
 StateKey = tuple[str, str]
 StateMap = dict[StateKey, str]
@@ -219,7 +220,7 @@ async def _memberships(txn: Transaction, event_ids: Sequence[str]) -> dict[str, 
             *part,
         )
         for row in rows:
-            content: Any = json.loads(row["event_json"]).get("content")
+            content: Any = loads_exact(row["event_json"]).get("content")
             membership = content.get("membership") if isinstance(content, dict) else None
             if isinstance(membership, str):
                 found[row["event_id"]] = membership
@@ -260,7 +261,12 @@ class StateStore:
 
     async def get_state_map(self, group: int) -> StateMap:
         """The full state of ``group``; raises ``UnknownStateGroupError`` if there is none."""
-        return await load_state_map(self._db, group)
+        cache = caches_of(self._db).state_maps
+        cached = cache.get(group)
+        if cached is None:
+            cached = await load_state_map(self._db, group)
+            cache.put(group, cached)
+        return dict(cached)  # the caller's own copy
 
     async def get_state_group_for_event(self, event_id: str) -> int | None:
         """The group holding the state after ``event_id`` (None for outliers and unknowns)."""
@@ -333,7 +339,7 @@ class StateStore:
 
         Their delta rows go with them (ON DELETE CASCADE). Returns how many groups went.
         """
-        return await self._db.execute(
+        purged = await self._db.execute(
             "WITH RECURSIVE keep (id) AS ("
             " SELECT s.state_group FROM event_state_groups s"
             " JOIN events e ON e.event_id = s.event_id WHERE e.room_id = $1"
@@ -344,3 +350,6 @@ class StateStore:
             " DELETE FROM state_groups WHERE room_id = $1 AND id NOT IN (SELECT id FROM keep)",
             room_id,
         )
+        if purged:
+            caches_of(self._db).state_maps.clear()
+        return purged

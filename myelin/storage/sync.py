@@ -6,11 +6,11 @@ Memberships are read from the events stream, not from the current state alone, s
 ``/sync`` answers consistently for its ``upto`` position even while new events land.
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from myelin.storage.database import Database, Row
+from myelin.storage.json_text import loads_exact
 
 MEMBER = "m.room.member"
 _VISIBLE = "outlier = FALSE AND rejected_reason IS NULL AND soft_failed = FALSE"
@@ -28,7 +28,7 @@ class MemberChange:
 
 
 def _membership(text: str) -> str:
-    content: Any = json.loads(text).get("content")
+    content: Any = loads_exact(text).get("content")
     value = content.get("membership") if isinstance(content, dict) else None
     return value if isinstance(value, str) else "leave"
 

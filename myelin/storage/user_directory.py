@@ -5,11 +5,11 @@ profiles members have in their rooms.
 Everything is read from the rooms' current state; nothing here is kept up to date separately.
 """
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from myelin.storage.database import Database, chunks, in_list
+from myelin.storage.json_text import loads_exact
 
 _JOINED = "type = 'm.room.member' AND membership = 'join'"
 
@@ -60,7 +60,7 @@ class UserDirectoryStore:
         )
         found: set[str] = set()
         for row in rows:
-            content = json.loads(row["event_json"]).get("content")
+            content = loads_exact(row["event_json"]).get("content")
             if not isinstance(content, dict):
                 continue
             if row["type"] == "m.room.join_rules" and content.get("join_rule") == "public":
@@ -91,7 +91,7 @@ class UserDirectoryStore:
                 *part,
             )
             for row in rows:
-                content = json.loads(row["event_json"]).get("content")
+                content = loads_exact(row["event_json"]).get("content")
                 content = content if isinstance(content, dict) else {}
                 name = content.get("displayname")
                 avatar = content.get("avatar_url")

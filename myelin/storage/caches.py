@@ -1,0 +1,82 @@
+"""In-process caches of immutable stored rows (no spec section: server internals).
+
+A persisted event row changes only when an outlier joins the room's DAG (its facts and stream
+ordering are rewritten) or when its room is purged, and a state group only when it is purged;
+the stores that do any of these invalidate here.
+One cache per ``Database`` object, so every store opened on it shares (and invalidates) the
+same one. Several worker processes on one database would each need to hear of the other's
+invalidations; this server runs one process.
+"""
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+from myelin.storage.database import Database
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+EVENT_CACHE_SIZE = 5000
+STATE_MAP_CACHE_SIZE = 64
+
+
+class LruCache(Generic[K, V]):
+    """A bounded mapping that forgets the least recently used entry first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._data.pop(key, None)
+
+    def pop_many(self, keys: Iterable[K]) -> None:
+        for key in keys:
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class DatabaseCaches:
+    """The caches of one database (see the module doc)."""
+
+    def __init__(self) -> None:
+        # event ID -> StoredEvent (typed loosely here: storage.events imports this module).
+        self.events: LruCache[str, object] = LruCache(EVENT_CACHE_SIZE)
+        # state group -> its full state map (a stored group never changes, and group IDs are
+        # never reused: SQLite AUTOINCREMENT, a PostgreSQL sequence).
+        self.state_maps: LruCache[int, dict[tuple[str, str], str]] = LruCache(STATE_MAP_CACHE_SIZE)
+
+    def forget_room(self) -> None:
+        """A room was purged: forget everything (purges are rare, rooms not tracked)."""
+        self.events.clear()
+        self.state_maps.clear()
+
+
+_CACHES: "weakref.WeakKeyDictionary[Database, DatabaseCaches]" = weakref.WeakKeyDictionary()
+
+
+def caches_of(db: Database) -> DatabaseCaches:
+    """The caches shared by every store of ``db``."""
+    found = _CACHES.get(db)
+    if found is None:
+        found = _CACHES[db] = DatabaseCaches()
+    return found
