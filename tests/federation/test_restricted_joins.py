@@ -3,6 +3,7 @@ the resident server checks the allow conditions on ``make_join`` and again on ``
 before it countersigns, and answers ``M_FORBIDDEN``, ``M_UNABLE_TO_AUTHORISE_JOIN`` or
 ``M_UNABLE_TO_GRANT_JOIN``."""
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -69,7 +70,9 @@ async def test_remote_user_joins_only_through_an_allowed_room(federation: Federa
         assert "join_authorised_via_users_server" not in template["event"]["content"]
 
 
-async def test_make_join_cannot_authorise_or_grant(federation: Federation) -> None:
+async def test_make_join_cannot_authorise_or_grant(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
     a, b = await two_servers(federation)
     async with federation.https() as http:
         alice = await Person(federation, a, http).register("alice")
@@ -82,6 +85,11 @@ async def test_make_join_cannot_authorise_or_grant(federation: Federation) -> No
             initial_state=[restricted_to("!elsewhere:b.test")],
         )
         assert await refused(b, elsewhere, bob.user_id) == (400, "M_UNABLE_TO_AUTHORISE_JOIN")
+        # B's client join asks the next server too (none can), and reports A's answer.
+        with caplog.at_level(logging.INFO, logger="myelin.federation.rooms"):
+            answer = await bob.join(elsewhere, via=["a.test", "nowhere.test"], status=400)
+        assert answer["errcode"] == "M_UNABLE_TO_AUTHORISE_JOIN"
+        assert "through nowhere.test failed" in caplog.text
         # No allow condition at all, or none of the known type: failed all conditions.
         nothing = await alice.create_room(
             preset="private_chat", room_version="9", initial_state=[restricted_to()]

@@ -56,6 +56,9 @@ logger = logging.getLogger("myelin.federation.rooms")
 V1 = "/_matrix/federation/v1"
 V2 = "/_matrix/federation/v2"
 MEMBER = "m.room.member"
+# make_join errors of a restricted room that mean "ask another resident server" (spec:
+# Server-Server API, "Restricted rooms").
+TRY_ANOTHER_SERVER = ("M_UNABLE_TO_AUTHORISE_JOIN", "M_UNABLE_TO_GRANT_JOIN")
 
 
 def federation_error(error: FederationError, what: str) -> MatrixError:
@@ -172,7 +175,11 @@ class RemoteRooms:
                 body = await self.client.get_json(server, path, query)
             except FederationError as e:
                 logger.info("make_%s for %s through %s failed: %s", membership, room_id, server, e)
-                last = federation_error(e, membership)
+                error = federation_error(e, membership)
+                if last is None or error.status < 500 or last.errcode not in TRY_ANOTHER_SERVER:
+                    last = error  # a restricted room's answer says more than an outage
+                if isinstance(e, HttpResponseError) and e.errcode in TRY_ANOTHER_SERVER:
+                    continue  # a restricted room: another resident server may authorise
                 if isinstance(e, HttpResponseError) and e.status in (400, 403):
                     break  # the room refuses: other servers will answer the same
                 continue
