@@ -196,18 +196,21 @@ async def test_two_users_chat_in_hydrogen(
     bob = await _register(myelin.base_url, "bob")
     shots = SCREENSHOTS / f"{db_engine}-{'encrypted' if encrypted else 'plain'}"
     shutil.rmtree(shots, ignore_errors=True)
-    report, stderr = await _drive(
-        {
-            "homeserver": myelin.base_url,
-            "users": [alice, bob],
-            "screenshots": str(shots),
-            "encrypted": encrypted,
-            "browser": browser,
-        }
-    )
-    # Kept beside the screenshots for reading after the run (pytest's tmp_path rotates).
-    shutil.copyfile(myelin.log_path, shots / "myelin.log")
-    (shots / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    try:
+        report, stderr = await _drive(
+            {
+                "homeserver": myelin.base_url,
+                "users": [alice, bob],
+                "screenshots": str(shots),
+                "encrypted": encrypted,
+                "browser": browser,
+            }
+        )
+        (shots / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    finally:
+        # Kept beside the screenshots for reading after the run (pytest's tmp_path rotates).
+        shots.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(myelin.log_path, shots / "myelin.log")
     http_errors = report.get("httpErrors", [])
     server_errors = _server_errors(myelin.log_path)
     # What the client hit is shown even when the chat worked (pytest -s, or on failure).
