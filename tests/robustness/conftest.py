@@ -13,6 +13,7 @@ from myelin.config import ListenerConfig
 from myelin.config.homeserver import ListenerResourceConfig
 from tests.api.account_support import SHARED_SECRET
 from tests.api.conftest import FakeClock, MakeConfig, clock, make_config
+from tests.api.openapi import require_spec
 from tests.federation.fakes import FakeDns
 from tests.robustness.world import World, populate
 
@@ -30,6 +31,7 @@ class Swept:
 
 @pytest.fixture
 async def swept(make_config: MakeConfig, clock: FakeClock) -> AsyncIterator[Swept]:
+    require_spec()  # the sweep judges answers by the spec's OpenAPI and error codes
     hs = await open_homeserver(
         make_config(
             enable_registration=True,
