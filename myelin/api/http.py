@@ -198,6 +198,13 @@ def _middleware(clock: Clock, metrics: HttpMetrics, x_forwarded: bool) -> Middle
                 response = error_response(_status_error(e))
             except asyncio.CancelledError:
                 raise
+            except ConnectionResetError:
+                if request.transport is not None and not request.transport.is_closing():
+                    raise
+                # The client went away while its request was being read (a browser closing
+                # mid-request): nothing failed here and no one is left to answer. Logged as 499,
+                # as Synapse does.
+                response = error_response(MatrixError(499, "M_UNKNOWN", "Client disconnected"))
             except Exception:
                 error_log.exception(
                     "Internal server error on %s %s", request.method, request.rel_url.path
