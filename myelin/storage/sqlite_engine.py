@@ -103,9 +103,9 @@ class _SqliteTransaction:
     IMMEDIATE`` and ``COMMIT`` a statement only touches SQLite's page cache and the WAL file's
     OS buffers (no fsync, no lock wait: this connection holds the write lock), so it takes
     microseconds, far less than a hop to another thread and back. Nothing else uses the writer
-    connection meanwhile: the transaction holds the write lock, and the writer thread finished
-    every earlier job before running this transaction's ``BEGIN`` (jobs run in order). The
-    ``COMMIT`` (the fsync) runs on the writer thread again.
+    connection meanwhile: the transaction holds the write lock, and ``BEGIN`` (inline too) waits
+    until the writer thread finished every job queued before. The ``COMMIT`` (the fsync) runs
+    on the writer thread.
     """
 
     def __init__(self, db: "SqliteDatabase") -> None:
@@ -189,6 +189,7 @@ class SqliteDatabase(Database):
         self._readers: asyncio.Queue[sqlite3.Connection] = asyncio.Queue()
         self._all_readers: list[sqlite3.Connection] = []
         self._inline_reader: sqlite3.Connection
+        self._last_write: asyncio.Future[Any] | None = None
         self._closed = False
 
     async def _open(self) -> None:
@@ -207,12 +208,21 @@ class SqliteDatabase(Database):
             self._all_readers.append(reader)
             self._readers.put_nowait(reader)
 
-    async def _write_call(self, func: Callable[..., T], *args: Any) -> T:
-        """Run ``func`` on the writer thread; the caller must hold the write lock."""
+    def _write_call(self, func: Callable[..., T], *args: Any) -> "asyncio.Future[T]":
+        """Queue ``func`` on the writer thread now; the caller must hold the write lock."""
         if self._closed:
             raise StorageError("the database is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._write_executor, functools.partial(func, *args))
+        future = loop.run_in_executor(self._write_executor, functools.partial(func, *args))
+        self._last_write = future
+        return future
+
+    async def _writer_idle(self) -> None:
+        """Wait until the writer thread ran every job queued so far (a task cancelled while
+        awaiting one released the write lock before the job ended)."""
+        last = self._last_write
+        if last is not None and not last.done():
+            await asyncio.wait([last])
 
     async def execute(self, sql: str, *args: Any) -> int:
         check_no_transaction()
@@ -258,12 +268,12 @@ class SqliteDatabase(Database):
     async def _transaction(self) -> AsyncIterator[Transaction]:
         check_no_transaction()
         async with self._write_lock:
-            try:
-                await asyncio.shield(self._write_call(self._writer.execute, "BEGIN IMMEDIATE"))
-            except BaseException:
-                # Cancelled while BEGIN was queued: it may still run, so undo it after.
-                await asyncio.shield(self._write_call(_rollback_if_open, self._writer))
-                raise
+            await self._writer_idle()
+            if self._closed:
+                raise StorageError("the database is closed")
+            # Inline, like the statements: nothing else writes to the database file, so BEGIN
+            # IMMEDIATE takes the write lock at once.
+            self._writer.execute("BEGIN IMMEDIATE")
             state = TransactionState()
             state.enter()
             txn = _SqliteTransaction(self)
