@@ -22,6 +22,7 @@ from myelin.api.account_restrictions import SuspensionPolicy
 from myelin.api.admin import admin_endpoints
 from myelin.api.appservice_auth import AppserviceTokens, appservice_endpoints
 from myelin.api.auth import Authenticator
+from myelin.api.auth_fallback import auth_fallback_endpoints
 from myelin.api.capabilities import capabilities_endpoints
 from myelin.api.client_versions import versions_endpoints
 from myelin.api.dehydrated_devices import dehydrated_device_endpoints
@@ -575,6 +576,7 @@ async def open_homeserver(
         *versions_endpoints(),
         *login_fallback_endpoints(),
         *wellknown_endpoints(
+        *auth_fallback_endpoints(uia),
             config.base_url, config.extra_well_known_client_content, config.serve_server_wellknown
         ),
         *server_keys_endpoints(server_keys),

@@ -79,6 +79,14 @@ class UIAResult:
     registration_token: str | None
 
 
+class StageFailedError(MatrixError):
+    """A stage completed through a fallback page failed its check (wrong password, invalid
+    registration token): the user may try again."""
+
+    def __init__(self, errcode: str, message: str) -> None:
+        super().__init__(401, errcode, message)
+
+
 class _StageFailedError(Exception):
     def __init__(self, errcode: str, message: str) -> None:
         super().__init__(message)
@@ -179,6 +187,44 @@ class UserInteractiveAuth:
         ``token_used``: the operation was a registration that consumed the session's token.
         """
         await self._sessions.delete_session(result.session_id, token_used=token_used)
+
+    async def fallback_session(self, session_id: str) -> UIASessionRecord:
+        """The live session a fallback page is for (spec: "Fallback"); 400 ``M_UNKNOWN``
+        when it is unknown or expired."""
+        now = self._clock.now_ms()
+        session = await self._sessions.get_session(session_id)
+        if session is None or session.last_used_ts < now - self._lifetime:
+            raise MatrixError(400, "M_UNKNOWN", "Unknown or expired session ID")
+        return session
+
+    async def complete_out_of_band(self, session_id: str, stage: str, auth: dict[str, Any]) -> None:
+        """Complete ``stage`` of a session through its fallback page (spec: "Fallback"): the
+        client then resubmits its request with only the session ID, and ``authenticate``
+        finds the stage completed. A password stage proves the session's own user, so it
+        needs a session started by a logged-in user.
+
+        Raise ``StageFailedError`` when the stage's check fails (the page says why and lets
+        the user retry), ``MatrixError`` for a request that cannot succeed."""
+        session = await self.fallback_session(session_id)
+        now = self._clock.now_ms()
+        if stage == PASSWORD:
+            if session.user_id is None:
+                raise MatrixError(
+                    400, "M_UNKNOWN", "This session has no user whose password could be checked"
+                )
+            auth = {"identifier": {"type": "m.id.user", "user": session.user_id}, **auth}
+        if stage in session.completed:
+            return
+        try:
+            _, token = await self._check_stage(stage, auth, session.user_id, now)
+        except _StageFailedError as e:
+            await self._sessions.touch(session_id, now)
+            raise StageFailedError(e.errcode, e.message) from e
+        marked = await self._sessions.mark_completed(
+            session_id, stage, now_ts=now, registration_token=token
+        )
+        if marked is None:
+            raise StageFailedError("M_UNAUTHORIZED", "Invalid registration token")
 
     async def _sweep(self, now: int) -> None:
         if now - self._last_sweep >= _SWEEP_INTERVAL_MS:
