@@ -575,8 +575,8 @@ async def open_homeserver(
         *metrics_endpoints(metrics),
         *versions_endpoints(),
         *login_fallback_endpoints(),
-        *wellknown_endpoints(
         *auth_fallback_endpoints(uia),
+        *wellknown_endpoints(
             config.base_url, config.extra_well_known_client_content, config.serve_server_wellknown
         ),
         *server_keys_endpoints(server_keys),
