@@ -8,9 +8,7 @@ from myelin.api.http import Context, Endpoint, json_response
 # highest one whose mandatory Client-Server changes are all implemented (docs/spec-compliance.md
 # has the table per version and the judgement on each optional feature). The r0 versions stay
 # listed because older clients only look for them (Synapse lists them too). The list stops at
-# v1.1: v1.2's restricted rooms (MSC3083) cannot be joined by local users yet (no authorising
-# user is chosen). Later versions are complete up to v1.17 apart from that; clients find the
-# later features they test for through the unstable_features keys below.
+# v1.17: v1.18 adds invite blocking (m.invite_permission_config, M_INVITE_BLOCKED).
 SUPPORTED_CLIENT_VERSIONS: tuple[str, ...] = (
     "r0.0.1",
     "r0.1.0",
@@ -20,7 +18,7 @@ SUPPORTED_CLIENT_VERSIONS: tuple[str, ...] = (
     "r0.5.0",
     "r0.6.0",
     "r0.6.1",
-    "v1.1",
+    *(f"v1.{minor}" for minor in range(1, 18)),
 )
 
 # Feature keys clients look for when the version list is older than the feature, each one
