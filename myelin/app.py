@@ -103,6 +103,7 @@ from myelin.services.directory import Directory
 from myelin.services.e2e_keys import E2EKeyService
 from myelin.services.event_serving import EventPresenter
 from myelin.services.events import EventService, EventWriter, RandomIds
+from myelin.services.federation.backfill import Backfiller
 from myelin.services.federation.device_updates import RemoteDeviceLists
 from myelin.services.federation.edus import EduHandler
 from myelin.services.federation.edus_out import OutboundEdus
@@ -115,6 +116,7 @@ from myelin.services.federation.serving import RoomEventServer
 from myelin.services.federation.transactions import TransactionHandler, room_acl_allows
 from myelin.services.federation_auth import FederationRequestVerifier
 from myelin.services.filters import FilterService
+from myelin.services.invite_permission import InvitePermissions
 from myelin.services.key_backup import KeyBackupService
 from myelin.services.key_ring import KeyRing, TrustedKeyServer
 from myelin.services.legacy_reads import LegacyReads
@@ -330,6 +332,11 @@ async def open_homeserver(
         ids=ids,
         profiles=stores.users,
     )
+    # Invite blocking (helper-33): refused invites, invites hidden from /sync.
+    invite_permissions = InvitePermissions(
+        server_name=config.server_name, account_data=stores.account_data
+    )
+    events.invite_check = rooms.invite_check = invite_permissions.check_invite
     room_reads = RoomReads(
         events=stores.events,
         state=stores.state,
@@ -437,6 +444,7 @@ async def open_homeserver(
                 presenter=sync_presenter,
                 notifier=notifier,
                 lazy_members=LazyMemberCache(),
+                invites_blocked=invite_permissions.invites_blocked,
             ),
             AccountDataProvider(stores.account_data, account_data.notifier),
         ],
@@ -689,6 +697,7 @@ async def open_homeserver(
         state=stores.state,
         signatures=hs.key_ring,
     )
+    fed_invites.invite_check = invite_permissions.check_invite
     hs.endpoints += federation_room_endpoints(
         fed_transactions, fed_serving, fed_membership, fed_invites
     )
@@ -724,6 +733,17 @@ async def open_homeserver(
         e2e_keys.remote = hs.remote_devices = remote_devices
         edu_handler.remote_devices = remote_devices
         fed_transactions.on_origin_seen = fed_sender.peer_is_back
+        # History older than what we hold, from the room's other servers (helper-29).
+        room_reads.backfill = Backfiller(
+            server_name=config.server_name,
+            client=hs.federation,
+            receiver=fed_receiver,
+            keys=hs.key_ring,
+            events=stores.events,
+            state=stores.state,
+            rooms=stores.rooms,
+            permits=fed_sender.permits,
+        ).backfill
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
     hs.media = media_repository(config, stores, clock, hs.federation)

@@ -11,7 +11,7 @@ here.
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,7 +33,10 @@ MAX_LIMIT = 1000
 # How many raw batches /messages reads to fill one page with events the user may see.
 MAX_ROUNDS = 5
 
-_TOKEN = re.compile(r"^(?:s(\d+)(?:_.*)?|t\d+-(\d+)|(\d+))$")
+# Positions may be negative: backfilled history sorts before the events held at the time.
+_TOKEN = re.compile(r"^(?:s(-?\d+)(?:_.*)?|t-?\d+-(-?\d+)|(-?\d+))$")
+# Below every stream ordering (backfilled events count down from -1).
+LOWEST_POSITION = -(2**62)
 
 
 def parse_token(token: str, name: str = "from") -> int:
@@ -43,13 +46,13 @@ def parse_token(token: str, name: str = "from") -> int:
     if match is None:
         raise MatrixError(400, "M_INVALID_PARAM", f"invalid {name} token")
     value = int(next(g for g in match.groups() if g is not None))
-    if value > 2**62:
+    if not LOWEST_POSITION <= value <= 2**62:
         raise MatrixError(400, "M_INVALID_PARAM", f"invalid {name} token")
     return value
 
 
 def make_token(position: int) -> str:
-    return f"s{max(position, 0)}"
+    return f"s{position}"
 
 
 def not_found(what: str = "Event not found") -> MatrixError:
@@ -93,6 +96,10 @@ class RoomReads:
         self._rooms = rooms
         self._reads = reads
         self.presenter = presenter
+        # Federation (set by the composition root): fetch older history of a room with
+        # /backfill when /messages reaches the start of what is held; returns how many
+        # events it stored.
+        self.backfill: Callable[[str, int], Awaitable[int]] | None = None
 
     def cache(self) -> StateCache:
         return StateCache(self._events, self._state)
@@ -314,7 +321,7 @@ class RoomReads:
             if backwards:
                 batch = await self._events.get_room_events(
                     room_id,
-                    after=stop if stop is not None else 0,
+                    after=stop if stop is not None else LOWEST_POSITION,
                     upto=position,
                     limit=batch_size,
                     newest_first=True,
@@ -400,6 +407,27 @@ class RoomReads:
             limit=limit,
             event_filter=event_filter,
         )
+        # The start of what this server holds: older history may be on the room's other
+        # servers ("Backfilling and retrieving missing events").
+        if (
+            backwards
+            and end is None
+            and stop is None
+            and self.backfill is not None
+            and await self.backfill(room_id, max(limit, 10)) > 0
+        ):
+            chosen, memberships, end = await self.paginate(
+                cache,
+                room_version,
+                room_id,
+                user_id,
+                membership,
+                start=start,
+                backwards=backwards,
+                stop=stop,
+                limit=limit,
+                event_filter=event_filter,
+            )
         if stop is not None and end is not None and (end <= stop if backwards else end >= stop):
             end = None
         chunk = await self.present(

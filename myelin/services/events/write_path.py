@@ -68,6 +68,10 @@ class EventSource(enum.Enum):
 
     LOCAL = "local"  # built by this server for a client: rejection raises, nothing persisted
     FEDERATION = "federation"  # received: a rejected event is persisted as rejected
+    # History fetched with /backfill: checked like a received event (steps 4 and 5, not the
+    # soft-fail step 6), persisted before the room's other events, never the current state,
+    # never announced (no /sync wake-up, no federation sending).
+    BACKFILL = "backfill"
 
 
 @dataclass(frozen=True)
@@ -243,12 +247,15 @@ class EventWriter:
         event: EventView,
         source: EventSource = EventSource.LOCAL,
         state_before: Mapping[tuple[str, str], str] | None = None,
+        *,
+        backfill_position: int | None = None,
     ) -> WrittenEvent:
         """Authorize, resolve state for, persist and announce ``event`` (under its room's lock).
 
         ``state_before`` is the state before the event when it cannot be computed from stored
         prev events (federation: a gap in the DAG filled with ``/state``, or a join's state);
-        its events must be stored (as outliers at least).
+        its events must be stored (as outliers at least). ``backfill_position``: the
+        negative stream ordering of a ``BACKFILL`` event.
         Raise ``EventRejectedError`` for a local event the auth rules reject,
         ``MissingPrerequisiteError`` when an auth or prev event (or its state) is not stored.
         """
@@ -257,8 +264,11 @@ class EventWriter:
             prevs = tuple(dict.fromkeys(event.prev_event_ids))
             before = StateBefore(prevs, dict(state_before), None, None, {})
         async with self.locks.hold(event.room_id):
-            written = await self._write_locked(event, source, before)
-        await self._notify(written)
+            written = await self._write_locked(
+                event, source, before, backfill_position=backfill_position
+            )
+        if source is not EventSource.BACKFILL:
+            await self._notify(written)
         return written
 
     async def _write_locked(
@@ -267,6 +277,8 @@ class EventWriter:
         source: EventSource,
         before: StateBefore | None,
         txn_id: TxnIdKey | None = None,
+        *,
+        backfill_position: int | None = None,
     ) -> WrittenEvent:
         room_version = event.room_version
         # 1. Auth against the event's own auth events (receipt step 4).
@@ -299,7 +311,7 @@ class EventWriter:
         # 5. Persist, with the room's new current state.
         current: bool | NewStateGroup = False
         push_actions = None
-        if rejection is None and not soft_failed:
+        if rejection is None and not soft_failed and source is not EventSource.BACKFILL:
             current = await self._current_state_after(event, before, state_after)
             push_actions = await self._push_actions(event, before, state_after)
         persisted = await self._events.persist_event(
@@ -311,6 +323,7 @@ class EventWriter:
             set_current_state=current,
             txn_id=txn_id,
             push_actions=push_actions,
+            backfill_position=backfill_position if source is EventSource.BACKFILL else None,
         )
         return WrittenEvent(
             event,

@@ -127,7 +127,10 @@ class PduReceiver:
         *,
         fetch_missing: bool = True,
         state_before: Mapping[tuple[str, str], str] | None = None,
+        backfill_position: int | None = None,
     ) -> WrittenEvent | None:
+        """``receive`` after steps 1 to 3 (``backfill_position``: history fetched with
+        ``/backfill``, persisted at that negative stream ordering)."""
         existing = await self._events.get_event(event.event_id)
         if existing is not None and not existing.outlier:
             return None
@@ -137,6 +140,10 @@ class PduReceiver:
         if state_before is None:
             state_before = await self._ensure_prev_events(origin, event, fetch_missing)
         # Steps 4, 5 and 6.
+        if backfill_position is not None:
+            return await self._writer.handle_event(
+                event, EventSource.BACKFILL, state_before, backfill_position=backfill_position
+            )
         return await self._writer.handle_event(event, EventSource.FEDERATION, state_before)
 
     # -- a. auth events ----------------------------------------------------------------------
