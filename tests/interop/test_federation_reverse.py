@@ -80,3 +80,29 @@ async def test_synapse_user_invites_myelin_user(tmp_path: Path) -> None:
         await alice.join(room_id)
         await bob.wait_for_event(room_id, is_membership(alice.user_id, "join"), "alice's join")
         await _exchange(room_id, alice, bob)
+
+
+async def test_myelin_backfills_history_from_synapse(tmp_path: Path) -> None:
+    """A Myelin user joins a Synapse room with earlier messages: paging back past the join
+    fetches them from Synapse with /backfill, in order, down to the room's creation."""
+    async with federated_pair(tmp_path) as pair:
+        alice, bob = await _users(pair)
+        room_id = await bob.create_room(
+            preset="public_chat",
+            initial_state=[
+                {
+                    "type": "m.room.history_visibility",
+                    "state_key": "",
+                    "content": {"history_visibility": "shared"},
+                }
+            ],
+        )
+        earlier = [f"before the join {i}" for i in range(30)]
+        for body in earlier:
+            await bob.send(room_id, body)
+        await alice.join(room_id, via=pair.synapse_name)
+        events = await alice.messages(room_id, limit=100)
+        seen = [e["content"]["body"] for e in events if e["type"] == "m.room.message"]
+        assert seen == list(reversed(earlier))
+        assert events[-1]["type"] == "m.room.create"
+        await _exchange(room_id, alice, bob)
