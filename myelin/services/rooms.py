@@ -16,7 +16,7 @@ records the room and its alias, and then writes the events one by one through th
 8. the invites.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -239,6 +239,9 @@ class RoomService:
         self._clock = clock
         self._ids = ids
         self._default_version = default_room_version
+        # Set by the composition root: 403 M_INVITE_BLOCKED for an invitee who blocks invites
+        # (spec: "Invite permission"), checked before anything is created.
+        self.invite_check: Callable[[str], Awaitable[None]] | None = None
 
     def _validate(self, creator: str, request: CreateRoomRequest) -> _Plan:
         if request.room_version is None:
@@ -405,6 +408,9 @@ class RoomService:
         if server_name_of(creator) != self._server_name:
             raise ValueError(f"{creator} is not a user of this server")
         plan = self._validate(creator, request)
+        if self.invite_check is not None:
+            for invitee in plan.invitees:
+                await self.invite_check(invitee)
         plan = replace(plan, creator_profile=await profile_content(self._profiles, creator))
         room_version, alias = plan.room_version, plan.alias
         if alias is not None and await self._rooms.get_alias(alias) is not None:

@@ -7,7 +7,7 @@ few checks made before them are the ones the endpoints describe beyond the auth 
 someone who is not in the room, unbanning someone who is not banned).
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from myelin.core.errors import (
@@ -96,6 +96,18 @@ class EventService:
         self._rooms = rooms
         self._state = state
         self._events = events
+        # Set by the composition root: 403 M_INVITE_BLOCKED for an invitee of this server who
+        # blocks invites (spec: "Invite permission").
+        self.invite_check: Callable[[str], Awaitable[None]] | None = None
+
+    async def _check_invite(self, template: EventTemplate) -> None:
+        if (
+            self.invite_check is not None
+            and template.type == MEMBER
+            and template.state_key is not None
+            and template.content.get("membership") == "invite"
+        ):
+            await self.invite_check(template.state_key)
 
     async def room_version(self, room_id: str) -> RoomVersion:
         """The version of a room this server knows; 404 ``M_NOT_FOUND`` otherwise."""
@@ -121,6 +133,7 @@ class EventService:
         if server_name_of(template.sender) != self._server_name:
             raise ValueError(f"{template.sender} is not a user of this server")
         room_version = await self.room_version(room_id)
+        await self._check_invite(template)
         try:
             return await self._writer.create_and_send(
                 room_id, room_version, template, txn_id=txn_id
@@ -215,6 +228,7 @@ class EventService:
         if reason is not None:
             content["reason"] = reason
         template = EventTemplate(MEMBER, sender, content, state_key=target)
+        await self._check_invite(template)
         try:
             return await self._writer.create_and_send(room_id, room_version, template)
         except InvalidEventError as e:

@@ -16,7 +16,7 @@ state the inviter gave (``unsigned.invite_room_state``), so the invitee's ``/syn
 under ``rooms.invite``; when we are in the room the invite also arrives in a transaction.
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from myelin.core.auth_rules import auth_types_for_event, check_auth_rules
@@ -80,6 +80,9 @@ class FederatedInvites:
         self._events = events
         self._state = state
         self._signatures = signatures
+        # Set by the composition root: 403 M_INVITE_BLOCKED for an invitee who blocks invites
+        # (spec: "Invite permission").
+        self.invite_check: Callable[[str], Awaitable[None]] | None = None
 
     # -- outbound ----------------------------------------------------------------------------
 
@@ -206,6 +209,8 @@ class FederatedInvites:
             raise MatrixError(400, "M_BAD_JSON", "The invitee is not a user of this server")
         if _server(event.sender) != origin:
             raise MatrixError(403, "M_FORBIDDEN", "The inviter is not a user of the origin")
+        if self.invite_check is not None:
+            await self.invite_check(event.state_key)
         signed = sign_event(pdu, self._server_name, self._signing_key, version)
         if await self._events.get_event(event_id) is None and not await self._remote.is_resident(
             room_id

@@ -24,7 +24,7 @@ members", "Room History Visibility", "Stripped state"; the ``rooms`` object of `
 events before the timeline's first event.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -108,6 +108,7 @@ class RoomsProvider:
         presenter: EventPresenter,
         notifier: Notifier,
         lazy_members: LazyMemberCache,
+        invites_blocked: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._positions = positions
         self._sync = sync_reads
@@ -117,6 +118,9 @@ class RoomsProvider:
         self._presenter = presenter
         self._notifier = notifier
         self._lazy = lazy_members
+        # Whether a user blocks invites, whose invites are then not served (spec: "Invite
+        # permission").
+        self.invites_blocked = invites_blocked
 
     @property
     def stream(self) -> StreamName:
@@ -155,6 +159,15 @@ class RoomsProvider:
                     if latest is not None:
                         at_upto[change.room_id] = latest
         room_filter = request.filter.room
+        blocks: list[bool] = []
+
+        async def blocked() -> bool:
+            """Whether the user blocks invites (asked once, when an invite is met)."""
+            if not blocks:
+                check = self.invites_blocked
+                blocks.append(check is not None and await check(user_id))
+            return blocks[0]
+
         for room_id in sorted(at_upto):
             if not room_filter.matches_room(room_id):
                 continue
@@ -171,6 +184,8 @@ class RoomsProvider:
                     request, response, room_id, since=since, upto=upto, newly_joined=newly_joined
                 )
             elif member.membership in ("invite", "knock"):
+                if member.membership == "invite" and await blocked():
+                    continue
                 if since is None or room_changes:
                     await self._invite_or_knock(response, member)
             elif member.membership in ("leave", "ban"):
