@@ -9,7 +9,7 @@ may see the presence of themselves and of users they share a room with.
 are accepted and ignored, everyone reads as ``offline`` and ``/sync`` carries no presence.
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -72,6 +72,9 @@ class PresenceService:
         self.notifier = notifier
         self._clock = clock
         self.enabled = enabled
+        # Set by the composition root (federation): every change, with the users sharing a
+        # room with its user, for ``m.presence`` EDUs (sent for local users only).
+        self.on_change: Callable[[str, JsonDict, Collection[str]], Awaitable[None]] | None = None
 
     async def current_position(self) -> int:
         return await self._store.current_position()
@@ -125,6 +128,11 @@ class PresenceService:
         )
         watchers = await self._sharing.users_sharing_rooms(user_id)
         await self.notifier.notify(position, None, {user_id, *watchers})
+        if self.on_change is not None:
+            update: JsonDict = {"presence": state, "currently_active": state == ONLINE}
+            if status_msg is not None:
+                update["status_msg"] = status_msg
+            await self.on_change(user_id, update, watchers)
 
     async def get_status(self, requester: str, user_id: str) -> JsonDict:
         """``GET /presence/{userId}/status``: for the user and users sharing a room with them.

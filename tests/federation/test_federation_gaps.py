@@ -3,6 +3,7 @@ without some profile fields (Server-Server API "Querying for information"), and 
 comes back noticed before its backoff expires (it sent us a transaction)."""
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,45 @@ async def test_a_peer_sending_to_us_ends_its_backoff(federation: Federation) -> 
         # Without noticing, A would wait an hour; it sends at once.
         await bob.wait_for_message(room_id, "sent while b was down")
         assert not await backoff.is_backing_off("b.test")
+
+
+async def test_presence_crosses_the_servers(federation: Federation) -> None:
+    """A local user's presence goes out as an m.presence EDU to servers sharing a room."""
+    a, b = await two_servers(federation)
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        bob = await Person(federation, b, http).register("bob")
+        room_id = await alice.create_room(preset="public_chat")
+        await bob.join(room_id, via=["a.test"])
+        await alice.wait_for_member(room_id, bob.user_id, "join")
+        await bob.sync()
+        sender = b.hs.federation_sender
+        assert sender is not None
+        queued: list[tuple[str, Any]] = []
+        original = sender.send_edu
+
+        async def spy(edu_type: str, content: Any, destinations: Any) -> None:
+            queued.append((edu_type, content))
+            await original(edu_type, content, destinations)
+
+        sender.send_edu = spy  # type: ignore[method-assign]
+        await alice.request(
+            "PUT",
+            f"/_matrix/client/v3/presence/{alice.user_id}/status",
+            json={"presence": "unavailable", "status_msg": "in a meeting"},
+        )
+
+        def alice_presence(body: dict[str, Any]) -> dict[str, Any] | None:
+            for event in body.get("presence", {}).get("events", []):
+                if event.get("sender") == alice.user_id:
+                    return dict(event["content"])
+            return None
+
+        content = await bob.sync_until(alice_presence)
+        assert content["presence"] == "unavailable"
+        assert content["status_msg"] == "in a meeting"
+        status = await bob.request("GET", f"/_matrix/client/v3/presence/{alice.user_id}/status")
+        assert status["presence"] == "unavailable" and status["status_msg"] == "in a meeting"
+        # b.test applied alice's presence without passing it on to anyone.
+        about_alice = [c for c in queued if c[0] == "m.presence" and alice.user_id in str(c[1])]
+        assert about_alice == []
