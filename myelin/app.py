@@ -641,6 +641,7 @@ async def open_homeserver(
         state=stores.state,
         rooms=stores.rooms,
         clock=clock,
+        timestamps=stores.room_reads,
     )
 
     async def acl_allows(room_id: str, origin: str) -> bool:

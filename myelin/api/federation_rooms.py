@@ -108,6 +108,22 @@ def federation_room_endpoints(
             {"origin": serving.server_name, "origin_server_ts": serving.now_ms(), "pdus": pdus}
         )
 
+    async def timestamp_to_event(ctx: Context) -> web.StreamResponse:
+        query = ctx.request.query
+        if "ts" not in query:
+            raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: ts")
+        ts = _int_param(query.get("ts"), "ts", 0)
+        direction = query.get("dir")
+        if direction is None:
+            raise MatrixError(400, "M_MISSING_PARAM", "Missing parameter: dir")
+        if direction not in ("f", "b"):
+            raise MatrixError(400, "M_INVALID_PARAM", "dir must be f or b")
+        return json_response(
+            await serving.timestamp_to_event(
+                _origin(ctx), ctx.request.match_info["roomId"], ts, direction == "f"
+            )
+        )
+
     async def make_join(ctx: Context) -> web.StreamResponse:
         info = ctx.request.match_info
         versions = ctx.request.query.getall("ver", ["1"])
@@ -180,6 +196,12 @@ def federation_room_endpoints(
         ("event_auth", "GET", f"{V1}/event_auth/{{roomId}}/{{eventId}}", get_event_auth),
         ("get_missing_events", "POST", f"{V1}/get_missing_events/{{roomId}}", get_missing_events),
         ("backfill", "GET", f"{V1}/backfill/{{roomId}}", backfill),
+        (
+            "timestamp_to_event",
+            "GET",
+            f"{V1}/timestamp_to_event/{{roomId}}",
+            timestamp_to_event,
+        ),
         ("make_join", "GET", f"{V1}/make_join/{{roomId}}/{{userId}}", make_join),
         ("send_join", "PUT", f"{V2}/send_join/{{roomId}}/{{eventId}}", send_join),
         ("make_leave", "GET", f"{V1}/make_leave/{{roomId}}/{{userId}}", make_leave),

@@ -4,6 +4,7 @@ comes back noticed before its backoff expires (it sent us a transaction)."""
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -117,3 +118,41 @@ async def test_presence_crosses_the_servers(federation: Federation) -> None:
         # b.test applied alice's presence without passing it on to anyone.
         about_alice = [c for c in queued if c[0] == "m.presence" and alice.user_id in str(c[1])]
         assert about_alice == []
+
+
+async def test_timestamp_to_event_over_federation(federation: Federation) -> None:
+    a, b = await two_servers(federation)
+    c = await federation.start("c.test", "127.0.0.23")
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        bob = await Person(federation, b, http).register("bob")
+        room_id = await alice.create_room(preset="public_chat")
+        await bob.join(room_id, via=["a.test"])
+        await alice.wait_for_member(room_id, bob.user_id, "join")
+        first = await alice.send(room_id, "first")
+        await asyncio.sleep(0.01)
+        second = await alice.send(room_id, "second")
+        fed = b.hs.federation
+        assert fed is not None
+        path = f"/_matrix/federation/v1/timestamp_to_event/{quote(room_id)}"
+        latest = await fed.get_json("a.test", path, {"ts": str(2**53 - 1), "dir": "b"})
+        assert latest["event_id"] == second and isinstance(latest["origin_server_ts"], int)
+        before_second = latest["origin_server_ts"] - 1
+        found = await fed.get_json("a.test", path, {"ts": str(before_second), "dir": "b"})
+        assert found["event_id"] == first
+        forwards = await fed.get_json("a.test", path, {"ts": str(before_second), "dir": "f"})
+        assert forwards["event_id"] == second
+        for query, status, errcode in (
+            ({"ts": "0", "dir": "b"}, 404, "M_NOT_FOUND"),
+            ({"ts": "0", "dir": "x"}, 400, "M_INVALID_PARAM"),
+            ({"dir": "b"}, 400, "M_MISSING_PARAM"),
+            ({"ts": "soon", "dir": "b"}, 400, "M_INVALID_PARAM"),
+        ):
+            with pytest.raises(HttpResponseError) as e:
+                await fed.get_json("a.test", path, query)
+            assert (e.value.status, e.value.errcode) == (status, errcode), query
+        # A server with nobody in the room is refused.
+        assert c.hs.federation is not None
+        with pytest.raises(HttpResponseError) as e:
+            await c.hs.federation.get_json("a.test", path, {"ts": "0", "dir": "f"})
+        assert (e.value.status, e.value.errcode) == (403, "M_FORBIDDEN")

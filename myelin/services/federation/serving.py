@@ -1,6 +1,7 @@
 """Serving a room's events to other servers (spec: Server-Server API, "Retrieving events"
-(``/event``, ``/state``, ``/state_ids``, ``/event_auth``), "Backfilling and retrieving missing
-events" (``/backfill``, ``/get_missing_events``) and "Server Access Control Lists (ACLs)").
+(``/event``, ``/state``, ``/state_ids``, ``/event_auth``, ``/timestamp_to_event``),
+"Backfilling and retrieving missing events" (``/backfill``, ``/get_missing_events``) and
+"Server Access Control Lists (ACLs)").
 
 A server may read a room's events when one of its users is in the room (joined, or invited,
 knocking or left: servers keep serving the history they once shared) and the room's server ACL
@@ -8,7 +9,7 @@ does not deny it. Events are served as stored: the PDU JSON as received.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from myelin.clock import Clock
 from myelin.core.errors import UnsupportedRoomVersionError
@@ -20,8 +21,15 @@ from myelin.services.events.loading import load_with_auth_chains
 from myelin.services.events.state import compute_state_before
 from myelin.services.federation.transactions import room_acl_allows
 from myelin.storage import EventStore, RoomStore, StateStore, StoredEvent
+from myelin.storage.room_reads import EventPosition
 
 MAX_LIMIT = 100
+
+
+class TimestampLookup(Protocol):
+    async def event_at_timestamp(
+        self, room_id: str, ts: int, forwards: bool
+    ) -> EventPosition | None: ...
 
 
 class RoomEventServer:
@@ -33,8 +41,10 @@ class RoomEventServer:
         state: StateStore,
         rooms: RoomStore,
         clock: Clock,
+        timestamps: TimestampLookup | None = None,
     ) -> None:
         self.server_name = server_name
+        self._timestamps = timestamps
         self._clock = clock
         self._events = events
         self._state = state
@@ -63,6 +73,20 @@ class RoomEventServer:
             if event_type == "m.room.member" and _server_of(state_key) == origin:
                 return version
         raise MatrixError(403, "M_FORBIDDEN", "Server is not in the room")
+
+    async def timestamp_to_event(
+        self, origin: str, room_id: str, ts: int, forwards: bool
+    ) -> dict[str, Any]:
+        """``GET /timestamp_to_event/{roomId}``: the timeline event closest to ``ts`` in the
+        direction asked (404 ``M_NOT_FOUND`` when there is none)."""
+        await self.check_access(origin, room_id)
+        found = None
+        if self._timestamps is not None:
+            found = await self._timestamps.event_at_timestamp(room_id, ts, forwards)
+        if found is None:
+            direction = "f" if forwards else "b"
+            raise MatrixError(404, "M_NOT_FOUND", f"No event from {ts} in direction {direction}")
+        return {"event_id": found.event_id, "origin_server_ts": found.origin_server_ts}
 
     async def get_event(self, origin: str, event_id: str) -> dict[str, Any]:
         """``GET /event/{eventId}``: the PDU."""
