@@ -725,6 +725,7 @@ async def open_homeserver(
         receipts.on_local_receipt = edus_out.receipt
         to_device.send_remote = edus_out.to_device
         presence.on_change = edus_out.presence
+        rooms.remote_invite = fed_invites.invite
         # E2EE across servers (helper-29): remote keys, device list and signing key updates.
         remote_devices = RemoteDeviceLists(
             server_name=config.server_name,

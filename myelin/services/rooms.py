@@ -16,6 +16,7 @@ records the room and its alias, and then writes the events one by one through th
 8. the invites.
 """
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -40,6 +41,8 @@ from myelin.services.events import EventTemplate, EventWriter, IdSource, Written
 from myelin.services.events.ids import new_room_id
 from myelin.services.events.service import ProfileReader, invalid_event_error, profile_content
 from myelin.storage import AliasRecord, RoomAliasExistsError
+
+logger = logging.getLogger("myelin.rooms")
 
 CREATE = "m.room.create"
 MEMBER = "m.room.member"
@@ -242,6 +245,11 @@ class RoomService:
         # Set by the composition root: 403 M_INVITE_BLOCKED for an invitee who blocks invites
         # (spec: "Invite permission"), checked before anything is created.
         self.invite_check: Callable[[str], Awaitable[None]] | None = None
+        # Set by the composition root (federation): invite a user of another server, their
+        # server signing the invite (room ID, version, sender, invitee, member content).
+        self.remote_invite: (
+            Callable[[str, RoomVersion, str, str, Mapping[str, Any]], Awaitable[Any]] | None
+        ) = None
 
     def _validate(self, creator: str, request: CreateRoomRequest) -> _Plan:
         if request.room_version is None:
@@ -268,13 +276,11 @@ class RoomService:
         if creator in invitees:
             raise _invalid("the creator cannot invite themselves")
         remote = [u for u in invitees if server_name_of(u) != self._server_name]
-        if remote:
+        if remote and self.remote_invite is None:
             # Inviting a remote user needs their server to sign the invite (Server-Server API
-            # "Inviting to a room"), which this server cannot do yet.
+            # "Inviting to a room"): not without federation.
             raise MatrixError(
-                403,
-                "M_FORBIDDEN",
-                f"inviting users of other servers is not supported yet: {remote}",
+                403, "M_FORBIDDEN", f"inviting users of other servers needs federation: {remote}"
             )
         for item in request.initial_state:
             if not isinstance(item.type, str) or not isinstance(item.state_key, str):
@@ -353,8 +359,11 @@ class RoomService:
                 "m.topic": [{"mimetype": "text/plain", "body": request.topic}],
             }
             templates.append(EventTemplate(TOPIC, creator, topic, ""))
-        # 8. Invites.
+        # 8. Invites (of local users; those of other servers go through their server after
+        # the room exists, see create_room).
         for invitee in invitees:
+            if server_name_of(invitee) != self._server_name:
+                continue
             invite: dict[str, Any] = {"membership": "invite"}
             if request.is_direct:
                 invite["is_direct"] = True
@@ -434,4 +443,19 @@ class RoomService:
                     400, "M_ROOM_IN_USE", f"room alias {alias} is already taken"
                 ) from e
         written = [await self._writer.handle_event(event) for event in chain]
+        # 8, users of other servers: the federation invite (Server-Server API "Inviting to a
+        # room"). A server that cannot be reached does not undo the room: the failure is
+        # logged and the other invites go on.
+        for invitee in plan.invitees:
+            if server_name_of(invitee) == self._server_name or self.remote_invite is None:
+                continue
+            invite: dict[str, Any] = {"membership": "invite"}
+            if request.is_direct:
+                invite["is_direct"] = True
+            try:
+                written.append(
+                    await self.remote_invite(room_id, room_version, creator, invitee, invite)
+                )
+            except MatrixError as e:
+                logger.warning("Inviting %s to new room %s failed: %s", invitee, room_id, e)
         return CreatedRoom(room_id, room_version, alias, written)

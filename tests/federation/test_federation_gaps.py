@@ -156,3 +156,41 @@ async def test_timestamp_to_event_over_federation(federation: Federation) -> Non
         with pytest.raises(HttpResponseError) as e:
             await c.hs.federation.get_json("a.test", path, {"ts": "0", "dir": "f"})
         assert (e.value.status, e.value.errcode) == (403, "M_FORBIDDEN")
+
+
+async def test_create_room_inviting_users_of_other_servers(federation: Federation) -> None:
+    """``createRoom`` with ``invite`` naming a remote user goes through the federation invite;
+    an unreachable invitee's server does not undo the room."""
+    a, b = await two_servers(federation)
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        bob = await Person(federation, b, http).register("bob")
+        carol = await Person(federation, a, http).register("carol")
+        await bob.sync()
+        room_id = await alice.create_room(
+            preset="trusted_private_chat",
+            is_direct=True,
+            invite=[bob.user_id, carol.user_id, "@dave:unreachable.test"],
+        )
+
+        def invited(body: dict[str, Any]) -> Any:
+            return body.get("rooms", {}).get("invite", {}).get(room_id)
+
+        invite = await bob.sync_until(invited)
+        state = {(e["type"], e["state_key"]): e for e in invite["invite_state"]["events"]}
+        member = state[("m.room.member", bob.user_id)]
+        assert member["content"] == {"membership": "invite", "is_direct": True}
+        assert member["sender"] == alice.user_id
+        await carol.sync_until(invited)
+        await bob.join(room_id)
+        await alice.wait_for_member(room_id, bob.user_id, "join")
+        members = await alice.members(room_id)
+        assert members[bob.user_id] == "join" and members[carol.user_id] == "invite"
+        assert "@dave:unreachable.test" not in members
+        # trusted_private_chat: invitees get the creator's power level, remote ones too.
+        levels = await alice.request(
+            "GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/state/m.room.power_levels/"
+        )
+        assert levels["users"][bob.user_id] == 100
+        await bob.send(room_id, "hello from b")
+        await alice.wait_for_message(room_id, "hello from b")
