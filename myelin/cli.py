@@ -30,7 +30,7 @@ from myelin.services.accounts import (
     local_user_id,
 )
 from myelin.services.server_keys import SigningKeyFileError
-from myelin.storage import SchemaTooNewError, make_stores
+from myelin.storage import StorageError, make_stores
 
 DEFAULT_DATA_DIR = Path("data")
 CONFIG_FILE_NAME = "homeserver.yaml"
@@ -92,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.getLogger("myelin").info("Configuration: %s", path.resolve())
     try:
         asyncio.run(run_homeserver(config))
-    except (SigningKeyFileError, SchemaTooNewError, OSError) as e:
+    except (SigningKeyFileError, StorageError, OSError) as e:
         raise CommandError(str(e)) from e
     return 0
 
@@ -155,7 +155,7 @@ def cmd_register_user(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     try:
         user_id = asyncio.run(_register(config, args.user, password, args.admin))
-    except (InvalidUsernameError, UserInUseError, SchemaTooNewError, OSError) as e:
+    except (InvalidUsernameError, UserInUseError, StorageError, OSError) as e:
         raise CommandError(str(e)) from e
     print(f"Created {'admin ' if args.admin else ''}user {user_id}")
     return 0
@@ -174,7 +174,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     config = _load(args.config)
     try:
         applied, version = asyncio.run(_migrate(config))
-    except (SchemaTooNewError, OSError) as e:
+    except (StorageError, OSError) as e:
         raise CommandError(str(e)) from e
     print(f"Database: {describe_database(config)}")
     if applied:

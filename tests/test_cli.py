@@ -236,6 +236,18 @@ def test_migrate(
     assert "No migrations to apply" in capsys.readouterr().out
 
 
+def test_unreachable_database_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database that cannot be opened names itself, without a traceback."""
+    missing_dir = {"name": "sqlite3", "args": {"database": str(tmp_path / "nodir" / "hs.db")}}
+    config = _write_config(tmp_path, missing_dir)
+    assert main(["migrate", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "myelin migrate: error: cannot open SQLite database" in err
+    assert "Traceback" not in err
+
+
 # ---- run ---------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ GET hands out a nonce; POST registers a user when its ``mac`` is the HMAC-SHA1, 
 [NUL user_type]``. Works even when public registration is disabled.
 """
 
+from typing import Any
+
 from aiohttp import web
 
 from myelin.api.http import Context, Endpoint, body_field, json_object_body, json_response
@@ -28,8 +30,9 @@ def shared_secret_registration_endpoints(
         password = body_field(body, "password", str)
         mac = body_field(body, "mac", str)
         admin = bool(body_field(body, "admin", bool, required=False))
-        user_type = body_field(body, "user_type", str, required=False)
-        displayname = body_field(body, "displayname", str, required=False)
+        # Synapse's register_new_matrix_user sends "user_type": null; null means absent.
+        user_type = body_field(_without_nulls(body), "user_type", str, required=False)
+        displayname = body_field(_without_nulls(body), "displayname", str, required=False)
         if "\x00" in username or "\x00" in password:
             raise MatrixError(400, "M_INVALID_PARAM", "NUL characters are not allowed")
         registration.check_shared_secret_mac(
@@ -57,3 +60,7 @@ def shared_secret_registration_endpoints(
         Endpoint("admin.register_nonce", "GET", path, "client", nonce),
         Endpoint("admin.register", "POST", path, "client", register),
     ]
+
+
+def _without_nulls(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if value is not None}

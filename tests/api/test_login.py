@@ -374,3 +374,25 @@ async def test_shared_secret_registration_conflicts(serve: ServeFn) -> None:
         json={"nonce": nonce, "username": "bob", "password": "pw", "mac": mac},
     )
     await _error(taken, 400, "M_USER_IN_USE")
+
+
+async def test_shared_secret_registration_accepts_null_optional_fields(serve: ServeFn) -> None:
+    """Synapse's register_new_matrix_user sends ``"user_type": null``."""
+    client = await serve_accounts(serve)
+    nonce = (await (await client.get("/_synapse/admin/v1/register")).json())["nonce"]
+    mac = hmac.new(
+        SHARED_SECRET.encode(), f"{nonce}\x00carol\x00pw\x00notadmin".encode(), hashlib.sha1
+    ).hexdigest()
+    response = await client.post(
+        "/_synapse/admin/v1/register",
+        json={
+            "nonce": nonce,
+            "username": "carol",
+            "password": "pw",
+            "admin": False,
+            "user_type": None,
+            "mac": mac,
+        },
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["user_id"].startswith("@carol:")
