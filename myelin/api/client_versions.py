@@ -7,8 +7,8 @@ from myelin.api.http import Context, Endpoint, json_response
 # The Client-Server API versions whose changes Myelin implements: every version up to the
 # highest one whose mandatory Client-Server changes are all implemented (docs/spec-compliance.md
 # has the table per version and the judgement on each optional feature). The r0 versions stay
-# listed because older clients only look for them (Synapse lists them too). The list stops at
-# v1.17: v1.18 adds invite blocking (m.invite_permission_config, M_INVITE_BLOCKED).
+# listed because older clients only look for them (Synapse lists them too). Every version up
+# to v1.19, the spec this server is written against, is complete.
 SUPPORTED_CLIENT_VERSIONS: tuple[str, ...] = (
     "r0.0.1",
     "r0.1.0",
@@ -18,7 +18,7 @@ SUPPORTED_CLIENT_VERSIONS: tuple[str, ...] = (
     "r0.5.0",
     "r0.6.0",
     "r0.6.1",
-    *(f"v1.{minor}" for minor in range(1, 18)),
+    *(f"v1.{minor}" for minor in range(1, 20)),
 )
 
 # Feature keys clients look for when the version list is older than the feature, each one

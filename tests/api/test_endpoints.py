@@ -22,11 +22,11 @@ async def test_client_versions(serve: ServeFn) -> None:
     body = await response.json()
     validate_response(body, "client-server/versions.yaml", "/versions", "get", 200)
     assert body["versions"] == list(SUPPORTED_CLIENT_VERSIONS)
-    # The r0 versions old clients look for, then v1.1 to v1.17 (docs/spec-compliance.md).
+    # The r0 versions old clients look for, then v1.1 to v1.19 (docs/spec-compliance.md).
     assert body["versions"][:8] == [
         "r0.0.1", "r0.1.0", "r0.2.0", "r0.3.0", "r0.4.0", "r0.5.0", "r0.6.0", "r0.6.1"
     ]  # fmt: skip
-    assert body["versions"][8:] == [f"v1.{minor}" for minor in range(1, 18)]
+    assert body["versions"][8:] == [f"v1.{minor}" for minor in range(1, 20)]
     assert body["unstable_features"]["org.matrix.msc3814"] is True
     assert all(value is True for value in body["unstable_features"].values())
 
