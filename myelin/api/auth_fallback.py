@@ -123,6 +123,9 @@ def auth_fallback_endpoints(uia: UserInteractiveAuth) -> list[Endpoint]:
         session = await uia.fallback_session(session_id)
         if stage in session.completed:
             return done_page()
+        if stage == PASSWORD and session.user_id is None:
+            # As submitting would answer: no user's password can complete this session.
+            raise MatrixError(400, "M_UNKNOWN", "This session has no user to check a password of")
         return form_page(stage, session_id, session.user_id, None)
 
     async def submit(ctx: Context) -> web.StreamResponse:

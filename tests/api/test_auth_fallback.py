@@ -91,6 +91,8 @@ async def test_dummy_fallback_for_registration(serve: ServeFn) -> None:
         fallback("m.login.password"), data={"session": other, "password": PASSWORD}
     )
     assert refused.status == 400 and (await refused.json())["errcode"] == "M_UNKNOWN"
+    shown = await client.get(fallback("m.login.password"), params={"session": other})
+    assert shown.status == 400 and (await shown.json())["errcode"] == "M_UNKNOWN"
 
 
 async def test_registration_token_fallback(serve: ServeFn) -> None:
