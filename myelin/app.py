@@ -33,6 +33,7 @@ from myelin.api.federation_keys import federation_keys_endpoints
 from myelin.api.federation_media import federation_media_endpoints
 from myelin.api.federation_queries import federation_query_endpoints
 from myelin.api.federation_rooms import federation_room_endpoints
+from myelin.api.federation_spaces import federation_space_endpoints
 from myelin.api.federation_version import federation_version_endpoints
 from myelin.api.filters import filter_endpoints
 from myelin.api.http import Endpoint, RequestLimits, build_web_app
@@ -107,6 +108,7 @@ from myelin.services.federation.backfill import Backfiller
 from myelin.services.federation.device_updates import RemoteDeviceLists
 from myelin.services.federation.edus import EduHandler
 from myelin.services.federation.edus_out import OutboundEdus
+from myelin.services.federation.hierarchy import RemoteHierarchy
 from myelin.services.federation.invites import FederatedInvites
 from myelin.services.federation.membership import FederatedMembership
 from myelin.services.federation.receiver import PduReceiver
@@ -764,6 +766,21 @@ async def open_homeserver(
             clock,
         )
     hs.endpoints += [*media_endpoints(hs.media, previewer), *media_admin_endpoints(hs.media, login)]
+    # Spaces; rooms of other servers through their federation /hierarchy (helper-29).
+    spaces = SpaceSummaries(
+        state=stores.state,
+        events=stores.events,
+        rooms=stores.rooms,
+        directory=directory,
+        remote=RemoteHierarchy(
+            server_name=config.server_name,
+            client=hs.federation,
+            permits=hs.federation.policy.permits,
+        )
+        if config.federation.enabled
+        else None,
+    )
+    hs.endpoints += federation_space_endpoints(spaces)
     # The remaining Client-Server modules (helper-27).
     hs.endpoints += [
         *search_endpoints(SearchService(store=SearchStore(database), reads=room_reads)),
@@ -776,10 +793,7 @@ async def open_homeserver(
         ),
         *appservice_endpoints(appservices.queries),
         *space_endpoints(
-            # The federation side of the hierarchy (helper-24) plugs in as remote=.
-            SpaceSummaries(
-                state=stores.state, events=stores.events, rooms=stores.rooms, directory=directory
-            ),
+            spaces,
             MutualRooms(stores.state),
             AccessTokens(login, moderation),
         ),
