@@ -194,6 +194,11 @@ class Harness:
 
 @pytest.fixture
 async def harness(database: Database) -> Harness:
+    return make_harness(database)
+
+
+def make_harness(database: Database) -> Harness:
+    """The services over ``database`` receiving from a fake remote server."""
     services = make_services(database)
     remote = RemoteServer()
     receiver = PduReceiver(
