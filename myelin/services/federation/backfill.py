@@ -24,10 +24,10 @@ from typing import Any
 from myelin.core.events import EventView
 from myelin.core.identifiers import server_name_of
 from myelin.core.room_versions import get_room_version
-from myelin.federation.client import FederationClient, FederationError, quote_segment
+from myelin.federation.client import FederationError, quote_segment
 from myelin.services.events import MissingPrerequisiteError
 from myelin.services.federation.pdu_checks import EventSignatureChecker, PduDroppedError, check_pdu
-from myelin.services.federation.receiver import PduReceiver
+from myelin.services.federation.receiver import FederationRequester, PduReceiver
 from myelin.storage import EventStore, RoomStore, StateStore
 
 logger = logging.getLogger("myelin.federation.backfill")
@@ -42,7 +42,7 @@ class Backfiller:
         self,
         *,
         server_name: str,
-        client: FederationClient,
+        client: FederationRequester,
         receiver: PduReceiver,
         keys: EventSignatureChecker,
         events: EventStore,
