@@ -467,6 +467,7 @@ async def open_homeserver(
         clock.now_ms,
     )
     devices.deletion_hooks += [e2e_keys.delete_devices, to_device.delete_devices, dehydrated.forget]
+    devices.rename_hooks.append(e2e_keys.device_renamed)
     sync.add_provider(ToDeviceProvider(to_device, e2e_keys))
     sync.add_provider(DeviceListsProvider(device_lists))
     # Typing, receipts, presence, push rules and counts, pushers, reports, user directory.

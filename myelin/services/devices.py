@@ -57,6 +57,7 @@ class DeviceStore(Protocol):
 # Called with (user_id, device_ids) after devices are deleted: end-to-end encryption forgets
 # their keys and pending to-device messages and tells the user's peers.
 DeviceDeletionHook = Callable[[str, Sequence[str]], Awaitable[None]]
+DeviceRenameHook = Callable[[str, str], Awaitable[None]]
 
 
 def generate_device_id() -> str:
@@ -99,6 +100,9 @@ class DeviceService:
     devices: DeviceStore
     clock: Clock
     deletion_hooks: list[DeviceDeletionHook] = field(default_factory=list)
+    # Called after a device's display name changed (device list updates: the name is part
+    # of what /keys/query and other servers show).
+    rename_hooks: list[DeviceRenameHook] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._last_seen_written: dict[tuple[str, str], int] = {}
@@ -137,6 +141,8 @@ class DeviceService:
         check_display_name(display_name)
         if not await self.devices.set_display_name(user_id, device_id, display_name):
             raise MatrixError(404, "M_NOT_FOUND", "No such device")
+        for hook in self.rename_hooks:
+            await hook(user_id, device_id)
 
     async def require_device(self, user_id: str, device_id: str) -> None:
         if await self.devices.get_device(user_id, device_id) is None:

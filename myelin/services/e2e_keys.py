@@ -546,6 +546,12 @@ class E2EKeyService:
                 return device_key
         raise _bad(f"Unknown signing key {signer_key_id}", "M_INVALID_SIGNATURE")
 
+    async def device_renamed(self, user_id: str, device_id: str) -> None:
+        """A device's display name changed: an update for a device with keys (a device
+        without keys is not in anyone's device list yet)."""
+        if await self.keys.get_device_keys(user_id, device_id) is not None:
+            await self._devices_changed(user_id, [device_id])
+
     # Devices going away
 
     async def delete_devices(self, user_id: str, device_ids: Sequence[str]) -> None:

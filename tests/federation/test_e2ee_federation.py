@@ -245,3 +245,29 @@ async def test_a_broken_prev_id_chain_resyncs(federation: Federation) -> None:
         )
         assert remote.cached(bob.user_id) is cached
         await asyncio.sleep(0)
+
+
+async def test_a_renamed_device_reaches_the_other_server(federation: Federation) -> None:
+    a, b = await two_servers(federation)
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        bob = await Person(federation, b, http).register("bob")
+        await shared_room(a, alice, bob)
+        await alice.sync()
+        device, _ = await upload_device(bob)
+        await until_changed(alice, bob.user_id)
+        await query(alice, {bob.user_id: []})
+        await bob.request(
+            "PUT", f"{V3}/devices/{device.device_id}", json={"display_name": "Bob's laptop"}
+        )
+        await until_changed(alice, bob.user_id)
+        found = await eventually(
+            lambda: query(alice, {bob.user_id: []}),
+            lambda body: (
+                body["device_keys"][bob.user_id][device.device_id]
+                .get("unsigned", {})
+                .get("device_display_name")
+                == "Bob's laptop"
+            ),
+        )
+        assert found["failures"] == {}
