@@ -740,7 +740,7 @@ async def open_homeserver(
         edu_handler.remote_devices = remote_devices
         fed_transactions.on_origin_seen = fed_sender.peer_is_back
         # History older than what we hold, from the room's other servers (helper-29).
-        room_reads.backfill = Backfiller(
+        backfiller = Backfiller(
             server_name=config.server_name,
             client=hs.federation,
             receiver=fed_receiver,
@@ -749,7 +749,9 @@ async def open_homeserver(
             state=stores.state,
             rooms=stores.rooms,
             permits=fed_sender.permits,
-        ).backfill
+        )
+        room_reads.backfill = backfiller.backfill
+        room_reads.remote_timestamp = backfiller.remote_timestamp_to_event
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
     hs.media = media_repository(config, stores, clock, hs.federation)

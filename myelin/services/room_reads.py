@@ -28,6 +28,7 @@ from myelin.services.visibility import (
     filter_visible,
 )
 from myelin.storage import EventStore, RoomReadStore, RoomStore, StateMap, StateStore, StoredEvent
+from myelin.storage.room_reads import EventPosition
 
 MAX_LIMIT = 1000
 # How many raw batches /messages reads to fill one page with events the user may see.
@@ -100,6 +101,11 @@ class RoomReads:
         # /backfill when /messages reaches the start of what is held; returns how many
         # events it stored.
         self.backfill: Callable[[str, int], Awaitable[int]] | None = None
+        # Federation: the closest event to a timestamp as the room's other servers have it,
+        # asked when this server lacks the history around it.
+        self.remote_timestamp: (
+            Callable[[str, int, bool], Awaitable[dict[str, Any] | None]] | None
+        ) = None
 
     def cache(self) -> StateCache:
         return StateCache(self._events, self._state)
@@ -530,6 +536,19 @@ class RoomReads:
             "end": make_token(end),
         }
 
+    async def _history_gap(self, room_id: str, found: EventPosition | None, forwards: bool) -> bool:
+        """Whether the room's older history is missing here where it matters: nothing was
+        found, or (forwards) the event found is the first held after a gap."""
+        gaps = await self._events.get_backward_extremities(room_id)
+        if not gaps:
+            return False
+        if found is None:
+            return True
+        if not forwards:
+            return False
+        prevs = await self._events.get_prev_event_ids(found.event_id)
+        return any(p in gaps for p in prevs)
+
     async def timestamp_to_event(
         self, user_id: str, room_id: str, ts: int, forwards: bool
     ) -> dict[str, Any]:
@@ -540,6 +559,14 @@ class RoomReads:
             raise MatrixError(403, "M_FORBIDDEN", "You aren't a member of the room")
         cache = self.cache()
         found = await self._reads.event_at_timestamp(room_id, ts, forwards)
+        if self.remote_timestamp is not None and await self._history_gap(room_id, found, forwards):
+            # "If the server does not have all of the room history and does not have an
+            # event suitably close to the requested timestamp", other servers are asked.
+            remote = await self.remote_timestamp(room_id, ts, forwards)
+            if remote is not None and (
+                found is None or (forwards and remote["origin_server_ts"] < found.origin_server_ts)
+            ):
+                return remote
         if found is not None:
             stored = await self._events.get_event(found.event_id)
             if stored is not None:

@@ -87,3 +87,37 @@ async def test_nothing_to_backfill_in_a_local_room(federation: Federation) -> No
         events = await page_back(alice, room_id, limit=3)
         assert events[-1]["type"] == "m.room.create"
         assert await EventStore(a.hs.database).get_backward_extremities(room_id) == []
+
+
+async def test_timestamp_to_event_asks_the_server_with_the_history(
+    federation: Federation,
+) -> None:
+    """Before any backfill, b.test lacks the room's history: /timestamp_to_event asks a.test."""
+    a, b = await two_servers(federation)
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        bob = await Person(federation, b, http).register("bob")
+        room_id = await alice.create_room(preset="public_chat")
+        early = await alice.send(room_id, "early")
+        mark = (await alice.request("GET", f"{V3}/rooms/{quote(room_id)}/event/{quote(early)}"))[
+            "origin_server_ts"
+        ]
+        await alice.send(room_id, "later")
+        await bob.join(room_id, via=["a.test"])
+        await bob.wait_for_member(room_id, bob.user_id, "join")
+        path = f"/_matrix/client/v1/rooms/{quote(room_id)}/timestamp_to_event"
+        # Backwards from the early message's time: nothing here, a.test has it.
+        back = await bob.request("GET", path, params={"ts": str(mark), "dir": "b"})
+        assert back == {"event_id": early, "origin_server_ts": mark}
+        # Forwards from then: b.test's first event is its join, after a gap; a.test's answer
+        # is closer.
+        forwards = await bob.request("GET", path, params={"ts": str(mark), "dir": "f"})
+        assert forwards["event_id"] == early
+        # A room with its whole history here answers alone (as before).
+        missing = await alice.request(
+            "GET",
+            f"/_matrix/client/v1/rooms/{quote(room_id)}/timestamp_to_event",
+            params={"ts": "0", "dir": "b"},
+            status=404,
+        )
+        assert missing["errcode"] == "M_NOT_FOUND"

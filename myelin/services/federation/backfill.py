@@ -77,6 +77,33 @@ class Backfiller:
                 continue
         return [s for s in dict.fromkeys(servers) if s != self._server_name and self._permits(s)]
 
+    async def remote_timestamp_to_event(
+        self, room_id: str, ts: int, forwards: bool
+    ) -> dict[str, Any] | None:
+        """The closest event to ``ts`` as the room's other servers have it
+        (``GET /timestamp_to_event``): the first that answers one."""
+        for server in await self.servers_in_room(room_id):
+            try:
+                body = await self._client.get_json(
+                    server,
+                    f"{FEDERATION_V1}/timestamp_to_event/{quote_segment(room_id)}",
+                    {"ts": str(ts), "dir": "f" if forwards else "b"},
+                )
+            except FederationError as e:
+                logger.info("timestamp_to_event in %s from %s failed: %s", room_id, server, e)
+                continue
+            event_id = body.get("event_id") if isinstance(body, dict) else None
+            found_ts = body.get("origin_server_ts") if isinstance(body, dict) else None
+            if (
+                isinstance(event_id, str)
+                and event_id.startswith("$")
+                and isinstance(found_ts, int)
+                and not isinstance(found_ts, bool)
+                and (found_ts >= ts if forwards else found_ts <= ts)
+            ):
+                return {"event_id": event_id, "origin_server_ts": found_ts}
+        return None
+
     async def backfill(self, room_id: str, limit: int) -> int:
         """Fetch up to ``limit`` events older than what is held of the room; return how many
         were stored as timeline events (0: nothing older, or no server had any)."""
