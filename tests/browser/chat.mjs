@@ -9,7 +9,8 @@
 // Everything goes through the client's own UI, as a new user would: both users sign in through
 // Hydrogen's login form (homeserver, username, password), A creates a private room through
 // "Create Room", opens the room's people panel and invites B, B accepts the invitation from the
-// room list, A sends a message, B sees it in the timeline and replies, A sees the reply.
+// room list, A sends a message, B sees it in the timeline and replies, A sees the reply; then
+// A signs in on a second browser (a new device: initial sync) and sees the conversation there.
 //
 // It serves dist/ (the client, built by `npm run build`) on 127.0.0.1 itself. Its last line on
 // stdout is one JSON object: {ok, steps, error?, httpErrors, consoleErrors, screenshots}, where
@@ -287,6 +288,22 @@ async function run(options) {
     await expectMessage(pageA, reply);
     await screenshot(pageA, shots, "05-a-final-chat");
     await screenshot(pageB, shots, "06-b-final-chat");
+    step("A signs in on a second browser (a new device) and sees the conversation");
+    const pageA2 = await pageFor("A2");
+    await signIn(pageA2, appUrl, homeserver, alice);
+    await pageA2.locator(".LeftPanel .RoomList li", { hasText: roomName }).click();
+    if (encrypted) {
+      // Megolm keys went only to the devices in the room when the messages were sent: the new
+      // device gets both messages and says it cannot read them (no key backup was set up).
+      const undecryptable = pageA2.locator(".Timeline_message", {
+        hasText: "The sender hasn't sent us the key for this message yet.",
+      });
+      await undecryptable.nth(1).waitFor({ timeout: MESSAGE_TIMEOUT_MS });
+    } else {
+      await expectMessage(pageA2, hello);
+      await expectMessage(pageA2, reply);
+    }
+    await screenshot(pageA2, shots, "07-a-second-device");
     await settle(pages);
     report.ok = true;
   } catch (error) {
