@@ -179,6 +179,12 @@ def _client_address(request: web.BaseRequest, x_forwarded: bool) -> str:
     return request.remote or "-"
 
 
+# Query parameters that carry credentials, left out of the access log: access tokens, 3PID
+# client secrets (as Synapse's redact_uri) and the registration token of
+# GET /register/m.login.registration_token/validity.
+_SECRET_QUERY_PARAMS = ("access_token", "client_secret", "token")
+
+
 def _middleware(clock: Clock, metrics: HttpMetrics, x_forwarded: bool) -> Middleware:
     @web.middleware
     async def matrix_middleware(
@@ -215,7 +221,7 @@ def _middleware(clock: Clock, metrics: HttpMetrics, x_forwarded: bool) -> Middle
         endpoint = request.get(_ENDPOINT_KEY, UNRECOGNIZED)
         duration = clock.monotonic() - started
         metrics.observe(endpoint, request.method, response.status, duration)
-        path = str(request.rel_url.without_query_params("access_token"))
+        path = str(request.rel_url.without_query_params(*_SECRET_QUERY_PARAMS))
         access_log.info(
             "%s %s %s %d %.1fms",
             _client_address(request, x_forwarded),

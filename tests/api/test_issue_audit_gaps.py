@@ -3,8 +3,11 @@ engines: ``/members`` with ``at``, a local knock in ``/sync``, history visibilit
 ``/relations``, ``/members``, ``/state`` and ``/sync``, and ``createRoom`` with every parameter."""
 
 import json
+import logging
 from typing import Any
 from urllib.parse import quote
+
+import pytest
 
 from tests.api.account_support import V3, serve_accounts
 from tests.api.conftest import ServeFn
@@ -192,3 +195,24 @@ async def test_create_room_with_every_parameter(serve: ServeFn) -> None:
     invited = (await sync(bob))["rooms"]["invite"][room_id]["invite_state"]["events"]
     mine = [e for e in invited if e["type"] == "m.room.member" and e["state_key"] == bob.user_id]
     assert mine[0]["content"]["is_direct"] is True
+
+
+async def test_access_log_leaves_out_every_credential_in_the_query(
+    serve: ServeFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await serve()
+    paths = (
+        "/_matrix/client/versions?access_token=SECRET1&x=1",
+        "/_matrix/client/v1/register/m.login.registration_token/validity?token=SECRET2",
+        "/_matrix/client/v3/account/3pid/email/requestToken?client_secret=SECRET3&sid=1",
+    )
+    with caplog.at_level(logging.INFO, logger="myelin.access"):
+        for path in paths:
+            await client.get(path)
+    lines = [r for r in caplog.records if r.name == "myelin.access"]
+    assert len(lines) == len(paths)
+    for record in lines:
+        assert "SECRET" not in record.getMessage()
+        assert "SECRET" not in json.dumps(record.fields)  # type: ignore[attr-defined]
+    assert "GET /_matrix/client/versions?x=1 200" in lines[0].getMessage()
+    assert lines[2].fields["path"].endswith("requestToken?sid=1")  # type: ignore[attr-defined]
