@@ -38,9 +38,7 @@ class InvitePermissions:
 
     async def invites_blocked(self, user_id: str) -> bool:
         """Whether ``user_id`` (a user of this server) blocks every invite."""
-        content = await self._account_data.get_account_data(
-            user_id, None, INVITE_PERMISSION_CONFIG
-        )
+        content = await self._account_data.get_account_data(user_id, None, INVITE_PERMISSION_CONFIG)
         return blocks_all_invites(content)
 
     async def check_invite(self, invitee: str) -> None:
