@@ -137,8 +137,9 @@ def max_upload_size_option() -> Any:
 def max_image_pixels_option() -> Any:
     return size_option(
         32 * 1024 * 1024,
-        "Images with more pixels than this are never decoded: thumbnails of them are refused"
-        " with 413 M_TOO_LARGE (decompression bombs).",
+        "Images with more pixels than this are never decoded (decompression bombs): an upload"
+        " declared as an image (image/*) whose header gives more pixels is refused with 413"
+        " M_TOO_LARGE and nothing is kept, and thumbnails of such content are refused alike.",
     )
 
 

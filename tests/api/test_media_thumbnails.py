@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from myelin.services.media.thumbnailer import target_size
+from myelin.services.media.thumbnailer import ImageTooLarge, check_pixels, target_size
 from tests.api.account_support import Client, auth_header
 from tests.api.conftest import SERVER_NAME, ServeFn
 from tests.api.media_support import (
@@ -113,17 +113,62 @@ async def test_animated_thumbnails(serve: ServeFn, fmt: str, content_type: str) 
     assert response.headers["Content-Type"] == "image/png"
 
 
-async def test_pixel_bombs_refused_without_decoding(serve: ServeFn, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fmt", "content_type"), FORMATS)
+async def test_pixel_bombs_refused_at_upload(
+    serve: ServeFn, tmp_path: Path, fmt: str, content_type: str
+) -> None:
     client, token = await media_server(serve, max_image_pixels=1_000_000)
-    # 2000x2000 = 4M pixels, a few KB compressed.
+    # 2000x2000 = 4M pixels, a few KB compressed: refused, nothing left on disk.
+    bomb = image_bytes(fmt, (2000, 2000))
+    response = await client.post(
+        f"{MEDIA}/upload", data=bomb, headers={**auth_header(token), "Content-Type": content_type}
+    )
+    await expect_error(response, 413, "M_TOO_LARGE")
+    assert files_under(tmp_path / "media_store") == []
+    # The asynchronous upload of a created ID too; the ID stays usable.
+    created = await client.post(f"{MEDIA.replace('v3', 'v1')}/create", headers=auth_header(token))
+    uri = (await created.json())["content_uri"]
+    response = await client.put(
+        f"{MEDIA}/upload/{media_path(uri)}",
+        data=bomb,
+        headers={**auth_header(token), "Content-Type": content_type},
+    )
+    await expect_error(response, 413, "M_TOO_LARGE")
+    assert files_under(tmp_path / "media_store") == []
+    small = image_bytes(fmt, (1000, 1000))
+    response = await client.put(
+        f"{MEDIA}/upload/{media_path(uri)}",
+        data=small,
+        headers={**auth_header(token), "Content-Type": content_type},
+    )
+    assert response.status == 200, await response.text()
+    # At the limit is accepted.
+    await upload(client, token, small, content_type)
+
+
+async def test_pixel_bombs_not_declared_as_images_are_never_decoded(
+    serve: ServeFn, tmp_path: Path
+) -> None:
+    client, token = await media_server(serve, max_image_pixels=1_000_000)
+    # Not declared as an image: stored as any file, but never decoded for a thumbnail.
     bomb = image_bytes("PNG", (2000, 2000))
-    uri = await upload(client, token, bomb, "image/png")
+    uri = await upload(client, token, bomb, "application/octet-stream")
     before = files_under(tmp_path / "media_store")
     response = await _thumbnail(client, token, uri, width="32", height="32", method="crop")
     await expect_error(response, 413, "M_TOO_LARGE")
     check_security_headers(response)
     # No thumbnail was written.
     assert files_under(tmp_path / "media_store") == before
+
+
+def test_pixel_check_reads_only_the_header() -> None:
+    # A JPEG's header with its body cut off still gives the size: refused undecoded.
+    head = image_bytes("JPEG", (3000, 3000))[:1000]
+    with pytest.raises(ImageTooLarge):
+        check_pixels(head, 1_000_000)
+    check_pixels(head, 9_000_000)
+    # Bytes that are not an image pass.
+    check_pixels(b"%PDF-1.4 not an image", 1)
 
 
 async def test_thumbnail_errors(serve: ServeFn) -> None:

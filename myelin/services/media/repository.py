@@ -50,6 +50,9 @@ _CONTENT_TYPE_RE = re.compile(
 _PURGE_INTERVAL_MS = 3_600_000
 # Thumbnails rendered at once (each decodes an image in a worker thread).
 _RENDER_CONCURRENCY = 4
+# The first bytes of an image upload kept to read its header (dimensions) from: enough for
+# the metadata segments a JPEG may carry before its frame header.
+_HEADER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,10 @@ def valid_content_type(value: str | None) -> str:
     return value.strip()
 
 
+def _is_image_type(content_type: str | None) -> bool:
+    return valid_content_type(content_type).lower().startswith("image/")
+
+
 def new_media_id() -> str:
     return secrets.token_urlsafe(18)
 
@@ -160,15 +167,36 @@ class MediaRepository:
                 raise MatrixError(403, "M_FORBIDDEN", "Media upload limit exceeded")
 
     async def _receive(
-        self, chunks: AsyncIterator[bytes], too_large_status: int = 413
+        self,
+        chunks: AsyncIterator[bytes],
+        too_large_status: int = 413,
+        *,
+        content_type: str | None = None,
     ) -> StagedBlob:
-        """Stream the body into staging; M_TOO_LARGE (nothing kept) past the limit."""
+        """Stream the body into staging; M_TOO_LARGE (nothing kept) past the limit.
+
+        An upload declared as an image whose header gives more pixels than max_image_pixels
+        is refused too, 413 M_TOO_LARGE with nothing kept (decompression bombs): only its
+        first bytes are kept in memory to read the header from, and nothing is decoded.
+        """
         writer: BlobWriter = self._backend.writer()
+        head = bytearray() if _is_image_type(content_type) else None
         try:
             async for chunk in chunks:
                 if writer.size + len(chunk) > self.settings.max_upload_size:
                     raise MatrixError(too_large_status, "M_TOO_LARGE", "Content is too large")
+                if head is not None and len(head) < _HEADER_BYTES:
+                    head += chunk[: _HEADER_BYTES - len(head)]
                 await writer.write(chunk)
+            if head is not None:
+                try:
+                    await asyncio.to_thread(
+                        thumbnailer.check_pixels, bytes(head), self.settings.max_image_pixels
+                    )
+                except thumbnailer.ImageTooLarge as e:
+                    raise MatrixError(
+                        413, "M_TOO_LARGE", "The image has more pixels than this server accepts"
+                    ) from e
             return await writer.finish()
         except BaseException:
             await writer.abort()
@@ -207,7 +235,7 @@ class MediaRepository:
     ) -> str:
         """POST /upload: store the content under a new media ID; return its mxc URI."""
         await self.check_quota(user_id, declared_length or 0)
-        staged = await self._receive(chunks)
+        staged = await self._receive(chunks, content_type=content_type)
         content = await self._store_content(
             staged, user_id, valid_content_type(content_type), filename
         )
@@ -259,7 +287,7 @@ class MediaRepository:
         now = self._clock.now_ms()
         self._check_pending(record, user_id, now)
         await self.check_quota(user_id, declared_length or 0)
-        staged = await self._receive(chunks)
+        staged = await self._receive(chunks, content_type=content_type)
         content = await self._store_content(
             staged, user_id, valid_content_type(content_type), filename
         )

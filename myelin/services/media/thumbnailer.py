@@ -81,6 +81,27 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     return image
 
 
+def check_pixels(head: bytes, max_pixels: int) -> None:
+    """Refuse (``ImageTooLarge``) an image whose header, found in ``head`` (the first bytes of
+    a file), declares more than ``max_pixels`` pixels; nothing is decoded. Bytes that are not
+    a recognisable image header pass: they are no image a decoder would expand."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own (laxer or stricter) bomb limit must not decide; ours does.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(head)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as e:
+        # Beyond twice Pillow's limit: refused unless our limit is even higher.
+        if Image.MAX_IMAGE_PIXELS is None or max_pixels <= 2 * Image.MAX_IMAGE_PIXELS:
+            raise ImageTooLarge(str(e)) from e
+        return
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        return
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"{width}x{height} is more than {max_pixels} pixels")
+
+
 def probe(path: Path, max_pixels: int) -> ImageInfo:
     """An image's size, type and animation, from its header."""
     with _open(path, max_pixels) as image:
