@@ -316,9 +316,14 @@ class E2EKeyService:
         if remote and self.remote is not None:
             answer = await self.remote.query(remote, timeout_ms)
             devices_out.update(answer.device_keys)
-            master_keys.update(answer.master_keys)
             self_signing.update(answer.self_signing_keys)
             failures.update(answer.failures)
+            # The requester's own signatures (user-signing key) of remote master keys.
+            remote_signatures = await self.keys.get_signatures(sorted(answer.master_keys))
+            for user_id, key in answer.master_keys.items():
+                master_keys[user_id] = _merge_signatures(
+                    key, user_id, _public_key(key), remote_signatures, requester
+                )
         result: JsonDict = {
             "device_keys": devices_out,
             "failures": failures,
@@ -486,11 +491,19 @@ class E2EKeyService:
     ) -> list[Signature]:
         if not isinstance(signed, dict):
             raise _bad("A signed object must be an object")
-        if not is_valid_user_id(user_id) or _server_of(user_id) != self.server_name:
+        if not is_valid_user_id(user_id):
+            raise MatrixError(404, "M_NOT_FOUND", "Not a user")
+        remote_user = _server_of(user_id) != self.server_name
+        if remote_user and (self.remote is None or user_id == requester):
             raise MatrixError(404, "M_NOT_FOUND", "Not a local user")
-        # The object signed: a device's keys, or one of the user's cross-signing keys.
+        # The object signed: a device's keys, or one of the user's cross-signing keys (of a
+        # user of another server: their master key as their server has it; the signature
+        # stays here, shown to the signer only, as Synapse does).
         target: JsonDict | None
-        cross = await self.keys.get_cross_signing_keys(user_id)
+        if remote_user:
+            cross = await self._remote_cross_signing_keys(user_id)
+        else:
+            cross = await self.keys.get_cross_signing_keys(user_id)
         by_public = {_public_key(k): (t, k) for t, k in cross.items()}
         if key_id in by_public:
             key_type, target = by_public[key_id]
@@ -527,6 +540,16 @@ class E2EKeyService:
             except ProtocolError as e:
                 raise _bad(f"Invalid signature: {e}", "M_INVALID_SIGNATURE") from e
             found.append(Signature(user_id, key_id, requester, signer_key_id, signature))
+        return found
+
+    async def _remote_cross_signing_keys(self, user_id: str) -> dict[str, JsonDict]:
+        assert self.remote is not None
+        answer = await self.remote.query({_server_of(user_id): {user_id: []}})
+        found: dict[str, JsonDict] = {}
+        if user_id in answer.master_keys:
+            found["master"] = answer.master_keys[user_id]
+        if user_id in answer.self_signing_keys:
+            found["self_signing"] = answer.self_signing_keys[user_id]
         return found
 
     async def _signer_key(

@@ -271,3 +271,75 @@ async def test_a_renamed_device_reaches_the_other_server(federation: Federation)
             ),
         )
         assert found["failures"] == {}
+
+
+async def cross_sign(person: Person) -> tuple[SigningKey, str, SigningKey]:
+    """Upload master, self-signing and user-signing keys; return the master key and its
+    public part, and the user-signing key."""
+    device = await whoami(person)
+    master, master_public = cross_signing_key()
+    self_signing, self_public = cross_signing_key()
+    user_signing, user_public = cross_signing_key()
+    body = {
+        "master_key": cross_key(device, "master", master_public),  # type: ignore[arg-type]
+        "self_signing_key": sign_json(
+            cross_key(device, "self_signing", self_public),  # type: ignore[arg-type]
+            person.user_id,
+            master,
+        ),
+        "user_signing_key": sign_json(
+            cross_key(device, "user_signing", user_public),  # type: ignore[arg-type]
+            person.user_id,
+            master,
+        ),
+    }
+    await person.request("POST", f"{V3}/keys/device_signing/upload", json=body)
+    del self_signing
+    return master, master_public, user_signing
+
+
+async def test_signing_a_remote_users_master_key(federation: Federation) -> None:
+    """Alice verifies bob (of another server): her user-signing key's signature of his master
+    key is kept on her server and shown to her only."""
+    a, b = await two_servers(federation)
+    async with federation.https() as http:
+        alice = await Person(federation, a, http).register("alice")
+        carol = await Person(federation, a, http).register("carol")
+        bob = await Person(federation, b, http).register("bob")
+        await shared_room(a, alice, bob)
+        await upload_device(alice)
+        await upload_device(bob)
+        _, bob_master_public, _ = await cross_sign(bob)
+        _, _, alice_user_signing = await cross_sign(alice)
+        found = await eventually(
+            lambda: query(alice, {bob.user_id: []}),
+            lambda body: bob.user_id in body["master_keys"],
+        )
+        bobs_master = found["master_keys"][bob.user_id]
+        signed = sign_json(
+            {k: v for k, v in bobs_master.items() if k != "signatures"},
+            alice.user_id,
+            alice_user_signing,
+        )
+        key_id = f"ed25519:{bob_master_public}"
+        answer = await alice.request(
+            "POST", f"{V3}/keys/signatures/upload", json={bob.user_id: {bob_master_public: signed}}
+        )
+        assert answer["failures"] == {}
+        mine = (await query(alice, {bob.user_id: []}))["master_keys"][bob.user_id]
+        assert alice_user_signing.key_id in mine["signatures"][alice.user_id]
+        assert mine["keys"] == {key_id: bob_master_public}
+        theirs = (await query(carol, {bob.user_id: []}))["master_keys"][bob.user_id]
+        assert alice.user_id not in theirs["signatures"]
+        # A forged signature is refused, and a key that is not bob's master key.
+        forged = dict(signed)
+        forged["signatures"] = {alice.user_id: {alice_user_signing.key_id: "A" * 86}}
+        refused = await alice.request(
+            "POST", f"{V3}/keys/signatures/upload", json={bob.user_id: {bob_master_public: forged}}
+        )
+        failure = refused["failures"][bob.user_id][bob_master_public]
+        assert failure["errcode"] == "M_INVALID_SIGNATURE"
+        unknown = await alice.request(
+            "POST", f"{V3}/keys/signatures/upload", json={bob.user_id: {"NOTAKEY": signed}}
+        )
+        assert bob.user_id in unknown["failures"]
