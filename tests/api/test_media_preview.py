@@ -4,7 +4,10 @@ The pages come from a local aiohttp site on 127.0.0.1, reachable only because th
 url_preview_ip_range_whitelist allows it; without that, loopback is refused.
 """
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,7 @@ from tests.api.media_support import (
     MEDIA,
     download,
     expect_error,
+    files_under,
     image_bytes,
     media_server,
 )
@@ -32,6 +36,10 @@ PAGE = b"""<!doctype html><html><head><title>Fallback title</title>
 <meta property="og:image" content="/logo.png">
 </head><body><img src="/other.png"></body></html>"""
 LOGO = image_bytes("PNG", (64, 48))
+BOMB_PAGE = b"""<html><head><meta property="og:title" content="Bomb">
+<meta property="og:image" content="/bomb.png"></head></html>"""
+# 3000x3000 pixels in a few KB: above the max_image_pixels the tests set.
+BOMB = image_bytes("PNG", (3000, 3000))
 
 
 @pytest.fixture
@@ -48,11 +56,24 @@ async def site() -> AsyncIterator[str]:
     async def big(request: web.Request) -> web.Response:
         return web.Response(body=b"<html>" + b"x" * 50_000, content_type="text/html")
 
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(body=PAGE, content_type="text/html")
+
+    async def bomb_page(request: web.Request) -> web.Response:
+        return web.Response(body=BOMB_PAGE, content_type="text/html")
+
+    async def bomb(request: web.Request) -> web.Response:
+        return web.Response(body=BOMB, content_type="image/png")
+
     app = web.Application()
     app.router.add_get("/page", page)
     app.router.add_get("/logo.png", logo)
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/big", big)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/bomb-page", bomb_page)
+    app.router.add_get("/bomb.png", bomb)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}"
@@ -123,6 +144,25 @@ async def test_limits_and_url_blacklist(serve: ServeFn, site: str) -> None:
         await expect_error(await _preview(client, token, bad), 400, "M_INVALID_PARAM")
     missing = await client.get(f"{CLIENT_MEDIA}/preview_url", headers=auth_header(token))
     await expect_error(missing, 400, "M_MISSING_PARAM")
+
+
+async def test_time_limit(serve: ServeFn, site: str) -> None:
+    client, token = await media_server(serve, **ALLOW_LOOPBACK, url_preview_timeout="300ms")
+    started = time.monotonic()
+    await expect_error(await _preview(client, token, f"{site}/slow"), 504, "M_UNKNOWN")
+    assert time.monotonic() - started < 4
+
+
+async def test_pixel_bomb_images_left_out(serve: ServeFn, site: str, tmp_path: Path) -> None:
+    client, token = await media_server(serve, **ALLOW_LOOPBACK, max_image_pixels=1_000_000)
+    response = await _preview(client, token, f"{site}/bomb-page")
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"og:title": "Bomb"}
+    response = await _preview(client, token, f"{site}/bomb.png")
+    assert response.status == 200, await response.text()
+    assert await response.json() == {}
+    # The image was not stored.
+    assert files_under(tmp_path / "media_store") == []
 
 
 async def test_previews_off_by_default(serve: ServeFn, site: str) -> None:

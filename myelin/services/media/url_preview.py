@@ -181,16 +181,21 @@ class UrlPreviewer:
                     image = await self._fetch(session, image_url)
                 except MatrixError:
                     image = None
+                del og["og:image"]
                 if image is not None and image.content_type.startswith("image/"):
                     og.update(await self._image_result(image, user_id))
-                else:
-                    del og["og:image"]
             return og
 
     async def _image_result(self, image: _Fetched, user_id: str) -> dict[str, Any]:
-        content_uri = await self._media.upload(
-            user_id, _once(image.body), content_type=image.content_type, filename=None
-        )
+        try:
+            content_uri = await self._media.upload(
+                user_id, _once(image.body), content_type=image.content_type, filename=None
+            )
+        except MatrixError as e:
+            if e.status != 413:
+                raise
+            # An image above max_image_pixels (or the upload limit): no image in the preview.
+            return {}
         return {
             "og:image": content_uri,
             "og:image:type": image.content_type,
