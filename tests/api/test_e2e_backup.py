@@ -129,12 +129,15 @@ async def test_keys_replacement_rules_etag_and_count(serve: ServeFn) -> None:
         "GET", f"{V3}/room_keys/keys/{ROOM}/NOPE", params={"version": version}, status=404
     )
     # Deleting keys changes the etag and the count.
+    before = (await alice.request("GET", f"{V3}/room_keys/version"))["etag"]
     deleted = await alice.request(
         "DELETE", f"{V3}/room_keys/keys/{ROOM}", params={"version": version}
     )
-    assert deleted["count"] == 1
-    deleted = await alice.request("DELETE", f"{V3}/room_keys/keys", params={"version": version})
-    assert deleted["count"] == 0
+    validate_response(deleted, KB, "/room_keys/keys/{roomId}", "delete", 200)
+    assert deleted["count"] == 1 and deleted["etag"] != before
+    deleted_all = await alice.request("DELETE", f"{V3}/room_keys/keys", params={"version": version})
+    assert deleted_all["count"] == 0 and deleted_all["etag"] != deleted["etag"]
+    assert (await alice.request("GET", f"{V3}/room_keys/version"))["etag"] == deleted_all["etag"]
     # Bad bodies and missing versions.
     await alice.request(
         "PUT", one, params={"version": version}, json={"is_verified": True}, status=400
