@@ -14,7 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from myelin.clock import Clock
-from myelin.core.client_events import age_ts_from_received, format_client_event
+from myelin.core.client_events import (
+    age_ts_from_received,
+    format_client_event,
+    format_federation_event,
+)
 from myelin.core.events import EventView
 from myelin.core.identifiers import server_name_of
 from myelin.core.power_levels import power_level_value, user_power_level
@@ -111,8 +115,13 @@ class EventPresenter:
         memberships: Mapping[str, str] | None = None,
         bundle: bool = True,
         include_room_id: bool = True,
+        federation_format: bool = False,
     ) -> list[dict[str, Any]]:
-        """The client format of ``events`` as ``user_id`` (on ``device_id``) sees them."""
+        """The client format of ``events`` as ``user_id`` (on ``device_id``) sees them.
+
+        ``federation_format`` (a sync filter's ``event_format: federation``): each event as
+        the PDU (redacted when it is), with the same ``unsigned`` additions, as Synapse does.
+        """
         if not events:
             return []
         ids = [e.event_id for e in events]
@@ -135,6 +144,9 @@ class EventPresenter:
             if stored.event_id in bundles:
                 extra["m.relations"] = bundles[stored.event_id]
             redaction = redacted.get(stored.event_id)
+            if federation_format:
+                served.append(_federation_event(stored, room_version, now, extra, redaction))
+                continue
             served.append(
                 format_client_event(
                     pdu,
@@ -244,3 +256,41 @@ def _is_edit(stored: StoredEvent) -> bool:
 
 def view_of(stored: StoredEvent, room_version: RoomVersion) -> EventView:
     return event_view(stored, room_version)
+
+
+def _federation_event(
+    stored: StoredEvent,
+    room_version: RoomVersion,
+    now_ms: int,
+    extra: dict[str, Any],
+    redaction: StoredEvent | None,
+) -> dict[str, Any]:
+    """The spec's ``federation`` event format (the PDU, redacted when it is) with this
+    server's ``unsigned`` keys; a redacted event keeps no bundled edit and names its
+    ``redacted_because``."""
+    pdu = stored.json()
+    served = format_federation_event(
+        pdu,
+        now_ms=now_ms,
+        age_ts=age_ts_from_received(pdu, stored.received_ts),
+        room_version=room_version,
+        redacted=redaction is not None,
+    )
+    # The PDU of room versions 3 and later has no event_id; Synapse adds it to this format, and
+    # a client cannot refer to the event without it.
+    served["event_id"] = stored.event_id
+    unsigned = {**served.get("unsigned", {}), **extra}
+    if redaction is not None:
+        relations = {k: v for k, v in unsigned.pop("m.relations", {}).items() if k != "m.replace"}
+        if relations:
+            unsigned["m.relations"] = relations
+        because = redaction.json()
+        unsigned["redacted_because"] = {
+            **format_federation_event(
+                because, now_ms=now_ms, age_ts=age_ts_from_received(because, redaction.received_ts)
+            ),
+            "event_id": redaction.event_id,
+        }
+    if unsigned:
+        served["unsigned"] = unsigned
+    return served

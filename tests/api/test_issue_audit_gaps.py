@@ -216,3 +216,44 @@ async def test_access_log_leaves_out_every_credential_in_the_query(
         assert "SECRET" not in json.dumps(record.fields)  # type: ignore[attr-defined]
     assert "GET /_matrix/client/versions?x=1 200" in lines[0].getMessage()
     assert lines[2].fields["path"].endswith("requestToken?sid=1")  # type: ignore[attr-defined]
+
+
+async def test_sync_event_format_federation(serve: ServeFn) -> None:
+    alice, bob = await _users(serve, "alice", "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    await bob.join(room_id)
+    kept = await alice.send(room_id, "kept", txn="fed1")
+    gone = await bob.send(room_id, "gone")
+    redaction = await bob.request(
+        "PUT", f"{room(room_id)}/redact/{quote(gone)}/r1", json={"reason": "oops"}
+    )
+    timeline_filter = {"room": {"timeline": {"limit": 20}}}
+    client = await sync(alice, filter=timeline_filter)
+    client_events = {
+        e["event_id"]: e for e in client["rooms"]["join"][room_id]["timeline"]["events"]
+    }
+    assert "auth_events" not in client_events[kept] and "room_id" not in client_events[kept]
+    body = await sync(alice, filter={**timeline_filter, "event_format": "federation"})
+    room_body = body["rooms"]["join"][room_id]
+    events = {e["event_id"]: e for e in room_body["timeline"]["events"]}
+    assert list(events) == list(client_events)
+    pdu = events[kept]
+    for key in ("auth_events", "prev_events", "hashes", "signatures", "depth", "room_id"):
+        assert key in pdu, key
+    assert pdu["content"] == {"msgtype": "m.text", "body": "kept"}
+    assert pdu["unsigned"]["transaction_id"] == "fed1"
+    assert isinstance(pdu["unsigned"]["age"], int)
+    # The redacted event is the redacted PDU, naming its redaction.
+    assert events[gone]["content"] == {} and "hashes" in events[gone]
+    because = events[gone]["unsigned"]["redacted_because"]
+    assert because["event_id"] == redaction["event_id"] and "auth_events" in because
+    assert all("auth_events" in e for e in room_body["state"]["events"])
+    # event_fields still projects the federation format (the schema's required keys may go).
+    projection = {
+        **timeline_filter,
+        "event_format": "federation",
+        "event_fields": ["type", "depth"],
+    }
+    projected = await alice.request("GET", f"{V3}/sync", params={"filter": json.dumps(projection)})
+    for event in projected["rooms"]["join"][room_id]["timeline"]["events"]:
+        assert set(event) == {"type", "depth"}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from myelin.core.client_events import strip_state_event, stripped_state
-from myelin.core.filters import RoomEventFilter
+from myelin.core.filters import EventFormat, RoomEventFilter
 from myelin.core.room_versions import RoomVersion, get_room_version
 from myelin.services.event_serving import EventPresenter
 from myelin.services.notifier import Notifier
@@ -407,6 +407,7 @@ class RoomsProvider:
             device_id=request.device_id,
             memberships=memberships,
             include_room_id=False,
+            federation_format=request.filter.event_format is EventFormat.FEDERATION,
         )
         return [request.filter.project(event) for event in served]
 
