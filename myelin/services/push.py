@@ -15,7 +15,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from myelin.clock import Clock
@@ -210,13 +210,28 @@ class PushEvaluator:
         state: Mapping[tuple[str, str], str],
         state_group: int | None,
     ) -> PendingPushActions | None:
-        """The event's notifications given the room state at it; failures are logged and give
-        None, never raised (the event must still be sent)."""
+        """The event's notifications given the room state at it, with the implicit read of
+        its sender when local; failures are logged and give None, never raised (the event must
+        still be sent)."""
         try:
-            return await self._evaluate(event, state, state_group)
+            pending = await self._evaluate(event, state, state_group)
         except Exception:
             logger.exception("Push rule evaluation failed for %s", event.event_id)
-            return None
+            pending = None
+        if not event.sender.endswith(self._suffix):
+            return pending
+        # Spec, "Receiving notifications": a user who sends an event has read the earlier
+        # notifications of its thread (the main timeline, or the thread it is in), "either by
+        # using the API or by sending an event". Like Conduit, and unlike Synapse (which only
+        # resets counts on an explicit receipt), no receipt is sent to anyone for it.
+        try:
+            if pending is None:
+                thread_id = await event_thread_id(self._events, event.json)
+                pending = PendingPushActions((), thread_id, self._clock.now_ms())
+            return replace(pending, read_by=event.sender)
+        except Exception:
+            logger.exception("Thread lookup failed for %s", event.event_id)
+            return pending
 
     async def _room_facts(
         self, event: EventView, state: Mapping[tuple[str, str], str], state_group: int | None

@@ -209,6 +209,7 @@ class EventStore:
                     thread_id=push_actions.thread_id,
                     stream_ordering=stream_ordering,
                     ts=push_actions.ts,
+                    read_by=push_actions.read_by,
                 )
         if existing is not None:
             # Again once committed: a read between the first pop and the commit saw the row
@@ -229,6 +230,7 @@ class EventStore:
                 thread_id=pending.thread_id,
                 stream_ordering=stream_ordering,
                 ts=pending.ts,
+                read_by=pending.read_by,
             )
 
     async def _insert_event(

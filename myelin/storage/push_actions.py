@@ -5,7 +5,10 @@ When an event is persisted, the push rules of each local member it concerns are 
 an event that notifies or highlights is recorded for that user here, with its thread (``main``
 for the main timeline). Counts are computed against the user's read receipts (``m.read`` and
 ``m.read.private``): an event counts while it is after both the user's unthreaded receipt and
-their receipt in the event's thread.
+their receipt in the event's thread, and after the latest event the user sent in that thread:
+sending an event marks the earlier notifications of its thread as read (spec: "Receiving
+notifications": "either by using the API or by sending an event"). That implicit read is
+kept apart from receipts (table ``implicit_reads``) and never served as a receipt.
 """
 
 import json
@@ -22,6 +25,13 @@ _READ_UPTO = (
     " AND r.receipt_type IN ('m.read', 'm.read.private')"
     " AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)"
 )
+# The position of the latest event the user sent in the row's thread (an implicit read).
+_SENT_UPTO = (
+    "COALESCE((SELECT i.stream_ordering FROM implicit_reads i"
+    " WHERE i.room_id = a.room_id AND i.user_id = a.user_id"
+    " AND i.thread_id = a.thread_id), 0)"
+)
+_UNREAD = f"a.stream_ordering > {_READ_UPTO} AND a.stream_ordering > {_SENT_UPTO}"
 
 
 @dataclass(frozen=True)
@@ -36,11 +46,15 @@ class PushActionRow:
 
 @dataclass(frozen=True)
 class PendingPushActions:
-    """The push actions of an event not persisted yet: written in the event's transaction."""
+    """The push actions of an event not persisted yet: written in the event's transaction.
+
+    ``read_by``: the event's sender when it is a local user, whose send marks the earlier
+    notifications of the event's thread as read."""
 
     rows: Sequence[PushActionRow]
     thread_id: str
     ts: int
+    read_by: str | None = None
 
 
 async def add_push_actions_txn(
@@ -52,8 +66,21 @@ async def add_push_actions_txn(
     thread_id: str,
     stream_ordering: int,
     ts: int,
+    read_by: str | None = None,
 ) -> None:
-    """Insert the push actions of an event in ``txn``."""
+    """Insert the push actions of an event in ``txn``, and the implicit read of its sender
+    ``read_by`` (a local user) up to it in its thread."""
+    if read_by is not None:
+        await txn.execute(
+            "INSERT INTO implicit_reads (room_id, user_id, thread_id, stream_ordering)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (room_id, user_id, thread_id) DO UPDATE"
+            " SET stream_ordering = EXCLUDED.stream_ordering"
+            " WHERE implicit_reads.stream_ordering < EXCLUDED.stream_ordering",
+            room_id,
+            read_by,
+            thread_id,
+            stream_ordering,
+        )
     if not rows:
         return
     await txn.executemany(
@@ -125,8 +152,9 @@ class PushActionStore:
         thread_id: str,
         stream_ordering: int,
         ts: int,
+        read_by: str | None = None,
     ) -> None:
-        if not rows:
+        if not rows and read_by is None:
             return
         async with self._db.transaction() as txn:
             await add_push_actions_txn(
@@ -137,6 +165,7 @@ class PushActionStore:
                 thread_id=thread_id,
                 stream_ordering=stream_ordering,
                 ts=ts,
+                read_by=read_by,
             )
 
     async def get_unread_counts(
@@ -151,7 +180,7 @@ class PushActionStore:
                 " SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS highlight_count"
                 " FROM event_push_actions a"
                 f" WHERE a.user_id = $1 AND a.room_id IN ({in_list(2, len(part))})"
-                f" AND a.stream_ordering > {_READ_UPTO}"
+                f" AND {_UNREAD}"
                 " GROUP BY a.room_id, a.thread_id",
                 user_id,
                 *part,
@@ -172,7 +201,7 @@ class PushActionStore:
         highlight = " AND a.highlight = TRUE" if only_highlight else ""
         rows = await self._db.fetch(
             "SELECT a.event_id, a.room_id, a.stream_ordering, a.actions, a.ts, a.highlight,"
-            f" CASE WHEN a.stream_ordering <= {_READ_UPTO} THEN 1 ELSE 0 END AS is_read"
+            f" CASE WHEN {_UNREAD} THEN 0 ELSE 1 END AS is_read"
             " FROM event_push_actions a WHERE a.user_id = $1 AND a.notify = TRUE"
             f" AND a.stream_ordering < $2{highlight}"
             " ORDER BY a.stream_ordering DESC LIMIT $3",
