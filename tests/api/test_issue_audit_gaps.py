@@ -257,3 +257,41 @@ async def test_sync_event_format_federation(serve: ServeFn) -> None:
     projected = await alice.request("GET", f"{V3}/sync", params={"filter": json.dumps(projection)})
     for event in projected["rooms"]["join"][room_id]["timeline"]["events"]:
         assert set(event) == {"type", "depth"}
+
+
+async def test_context_filter_and_world_readable_reads(serve: ServeFn) -> None:
+    alice, bob = await _users(serve, "alice", "bob")
+    room_id = await alice.create_room(preset="public_chat")
+    await alice.put_state(
+        room_id, "m.room.history_visibility", {"history_visibility": "world_readable"}
+    )
+    first = await alice.send(room_id, "one")
+    await alice.send(room_id, event_type="org.example.other", content={"x": 1})
+    middle = await alice.send(room_id, "two")
+    await alice.send(room_id, event_type="org.example.other", content={"x": 2})
+    last = await alice.send(room_id, "three")
+    only_messages = json.dumps({"types": ["m.room.message"], "lazy_load_members": True})
+    body = await alice.request(
+        "GET",
+        f"{room(room_id)}/context/{quote(middle)}",
+        params={"limit": "4", "filter": only_messages},
+    )
+    validate_response(
+        body, "client-server/event_context.yaml", "/rooms/{roomId}/context/{eventId}", "get", 200
+    )
+    assert [e["event_id"] for e in body["events_before"]] == [first]
+    assert [e["event_id"] for e in body["events_after"]] == [last]
+    members = [e["state_key"] for e in body["state"] if e["type"] == "m.room.member"]
+    assert members == [alice.user_id]
+    bad = await alice.request(
+        "GET", f"{room(room_id)}/context/{quote(middle)}", params={"filter": "{"}, status=400
+    )
+    validate(bad, error_schema())
+    # A world-readable room's history and state are readable without joining (Bob never did).
+    ids = [e["event_id"] for e in (await bob.messages(room_id, limit=50))["chunk"]]
+    assert {first, middle, last} <= set(ids)
+    assert (await bob.request("GET", f"{room(room_id)}/event/{quote(first)}"))["event_id"] == first
+    state = await bob.request("GET", f"{room(room_id)}/state")
+    assert any(e["type"] == "m.room.history_visibility" for e in state)
+    members_body = await bob.request("GET", f"{room(room_id)}/members")
+    assert _memberships(members_body) == {alice.user_id: "join"}
