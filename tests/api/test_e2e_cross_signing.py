@@ -164,3 +164,43 @@ async def test_signatures_upload(serve: ServeFn) -> None:
         json={alice.user_id: {alice.device_id: sign_json(keys, bob.user_id, bob_usk)}},
     )
     assert result["failures"][alice.user_id][alice.device_id]["errcode"] == "M_FORBIDDEN"
+
+
+async def test_new_cross_signing_keys_and_signatures_reach_device_lists(serve: ServeFn) -> None:
+    # "When Alice uploads new keys, her user ID will appear in the changed property of the
+    # device_lists field of the /sync of response of all users who share an encrypted room
+    # with her."
+    client = await serve_accounts(serve)
+    alice = await new_user(client, "alice")
+    bob = await new_user(client, "bob")
+    carol = await new_user(client, "carol")
+    room = await alice.create_room(preset="public_chat")
+    await bob.join(room)
+
+    async def next_batch(user: User, since: str | None = None) -> tuple[str, Any]:
+        params = {"timeout": "0"} | ({"since": since} if since else {})
+        body = await user.request("GET", f"{V3}/sync", params=params)
+        return body["next_batch"], body.get("device_lists", {})
+
+    since, _ = await next_batch(bob)
+    carol_since, _ = await next_batch(carol)
+    dkey = device_signing_key(alice.device_id)
+    keys = device_keys(alice, dkey)
+    await upload(alice, device_keys=keys)
+    since, _ = await next_batch(bob, since)
+    body, _, ssk, _ = _keys(alice)
+    await _signing_upload(alice, body)
+    since, lists = await next_batch(bob, since)
+    assert lists.get("changed") == [alice.user_id]
+    # Carol shares no room with Alice: nothing.
+    carol_since, lists = await next_batch(carol, carol_since)
+    assert alice.user_id not in lists.get("changed", [])
+    # A new signature on Alice's device: changed again.
+    result = await alice.request(
+        "POST",
+        f"{V3}/keys/signatures/upload",
+        json={alice.user_id: {alice.device_id: sign_json(keys, alice.user_id, ssk)}},
+    )
+    assert result["failures"] == {}
+    _, lists = await next_batch(bob, since)
+    assert lists.get("changed") == [alice.user_id]
