@@ -415,6 +415,7 @@ async def open_homeserver(
     )
     registration.namespaces = appservices.registry
     directory.appservices = appservices.queries
+    room_actions.canonical_alias_check = directory.check_canonical_alias
     registration_tokens = RegistrationTokenService(stores.registration_tokens, clock)
     account_management = AccountManagementService(
         users=stores.users,
@@ -716,6 +717,7 @@ async def open_homeserver(
     )
     if config.federation.enabled:
         room_actions.use_federation(remote_rooms, fed_invites)
+        directory.remote_aliases = remote_rooms
         fed_sender = hs.federation_sender
 
         async def broadcast(event: EventView, origin: str) -> None:

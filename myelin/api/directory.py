@@ -17,7 +17,8 @@ _TOKEN = AuthKind.ACCESS_TOKEN
 
 def directory_endpoints(directory: Directory) -> list[Endpoint]:
     async def get_alias(ctx: Context) -> web.StreamResponse:
-        return json_response(await directory.resolve_alias(ctx.request.match_info["roomAlias"]))
+        alias = ctx.request.match_info["roomAlias"]
+        return json_response(await directory.resolve_alias(alias, federated=True))
 
     async def put_alias(ctx: Context) -> web.StreamResponse:
         user_id, _ = requester_ids(ctx)

@@ -43,6 +43,12 @@ class AliasNamespaces(Protocol):
     async def query_alias(self, alias: str) -> bool: ...
 
 
+class RemoteAliases(Protocol):
+    """Resolving an alias of another server over federation (``/query/directory``)."""
+
+    async def resolve_alias(self, alias: str) -> tuple[str, list[str]]: ...
+
+
 def _bad_alias(alias: str) -> MatrixError:
     return MatrixError(400, "M_INVALID_PARAM", f"invalid room alias {alias!r}")
 
@@ -69,6 +75,8 @@ class Directory:
         self._event_service = event_service
         self._clock = clock
         self.appservices: AliasNamespaces | None = None
+        # Aliases of other servers (set by the composition root when federation is on).
+        self.remote_aliases: RemoteAliases | None = None
 
     def _check_alias(self, alias: str) -> None:
         try:
@@ -110,9 +118,16 @@ class Directory:
 
     # -- aliases -----------------------------------------------------------------------------
 
-    async def resolve_alias(self, alias: str) -> dict[str, Any]:
-        """``GET /directory/room/{roomAlias}``."""
+    async def resolve_alias(self, alias: str, *, federated: bool = False) -> dict[str, Any]:
+        """``GET /directory/room/{roomAlias}``; with ``federated`` (clients, not other servers)
+        an alias of another server is asked of that server, as the spec requires."""
         self._check_alias(alias)
+        server = alias.split(":", 1)[1]
+        if federated and server != self._server_name:
+            if self.remote_aliases is None:
+                raise MatrixError(404, "M_NOT_FOUND", f"Room alias {alias} not found")
+            room_id, servers = await self.remote_aliases.resolve_alias(alias)
+            return {"room_id": room_id, "servers": list(dict.fromkeys(servers))}
         record = await self._rooms.get_alias(alias)
         # Application Service API, "Querying": the service owning the namespace may create
         # the alias now.
@@ -125,6 +140,34 @@ class Directory:
         if record is None:
             raise MatrixError(404, "M_NOT_FOUND", f"Room alias {alias} not found")
         return {"room_id": record.room_id, "servers": [self._server_name]}
+
+    async def check_canonical_alias(self, room_id: str, content: Mapping[str, Any]) -> None:
+        """A client's ``m.room.canonical_alias`` (spec: ``PUT /rooms/{roomId}/state``): each
+        alias it adds (``alias`` or ``alt_aliases`` not in the current event, as Synapse)
+        must be valid (400 ``M_INVALID_PARAM``) and point to the room (400 ``M_BAD_ALIAS``)."""
+        current = await self._state_content(room_id, CANONICAL_ALIAS)
+        alias = content.get("alias")
+        if alias is not None and not isinstance(alias, str):
+            raise MatrixError(400, "M_INVALID_PARAM", "alias must be a string")
+        alt_aliases = content.get("alt_aliases", [])
+        if not isinstance(alt_aliases, list) or not all(isinstance(a, str) for a in alt_aliases):
+            raise MatrixError(400, "M_INVALID_PARAM", "alt_aliases must be a list of aliases")
+        known = current.get("alt_aliases")
+        added = [a for a in alt_aliases if not isinstance(known, list) or a not in known]
+        if alias and alias != current.get("alias"):
+            added.insert(0, alias)
+        for new_alias in dict.fromkeys(added):
+            self._check_alias(new_alias)
+            try:
+                target = (await self.resolve_alias(new_alias, federated=True))["room_id"]
+            except MatrixError as e:
+                if e.status != 404:
+                    raise
+                target = None
+            if target != room_id:
+                raise MatrixError(
+                    400, "M_BAD_ALIAS", f"The alias {new_alias} does not point to this room"
+                )
 
     def _check_namespace(self, user_id: str, alias: str) -> None:
         if self.appservices is not None and not self.appservices.may_manage_alias(user_id, alias):

@@ -63,6 +63,11 @@ class RoomActions:
         self._clock = clock
         self._txn_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._restricted = RestrictedJoins(events=event_store, state=state)
+        # Checks a client's m.room.canonical_alias content for the room (the directory's;
+        # set by the composition root).
+        self.canonical_alias_check: Callable[[str, Mapping[str, Any]], Awaitable[None]] | None = (
+            None
+        )
 
     def use_federation(self, remote: RemoteRooms, invites: FederatedInvites) -> None:
         """Reach rooms of other servers (set by the composition root once federation is
@@ -127,6 +132,8 @@ class RoomActions:
         """``PUT /rooms/{roomId}/state/{eventType}/{stateKey}``."""
         if event_type == "m.room.create":
             raise MatrixError(400, "M_BAD_JSON", "m.room.create cannot be sent after creation")
+        if event_type == "m.room.canonical_alias" and self.canonical_alias_check is not None:
+            await self.canonical_alias_check(room_id, content)
         written = await self._events.send_state_event(
             user_id, room_id, event_type, state_key, content
         )

@@ -295,3 +295,32 @@ async def test_context_filter_and_world_readable_reads(serve: ServeFn) -> None:
     assert any(e["type"] == "m.room.history_visibility" for e in state)
     members_body = await bob.request("GET", f"{room(room_id)}/members")
     assert _memberships(members_body) == {alice.user_id: "join"}
+
+
+async def test_canonical_alias_must_point_to_the_room(serve: ServeFn) -> None:
+    (alice,) = await _users(serve, "alice")
+    server = alice.user_id.split(":", 1)[1]
+    await alice.create_room(room_alias_name="other")
+    room_id = await alice.create_room(room_alias_name="mine")
+    await alice.request(
+        "PUT", f"{V3}/directory/room/{quote(f'#second:{server}')}", json={"room_id": room_id}
+    )
+    path = f"{room(room_id)}/state/m.room.canonical_alias/"
+    cases = [
+        ({"alias": f"#other:{server}"}, "M_BAD_ALIAS"),
+        ({"alias": f"#nowhere:{server}"}, "M_BAD_ALIAS"),
+        ({"alias": f"#mine:{server}", "alt_aliases": [f"#other:{server}"]}, "M_BAD_ALIAS"),
+        ({"alias": "not an alias"}, "M_INVALID_PARAM"),
+        ({"alias": 5}, "M_INVALID_PARAM"),
+        ({"alt_aliases": f"#mine:{server}"}, "M_INVALID_PARAM"),
+        ({"alt_aliases": ["nope"]}, "M_INVALID_PARAM"),
+    ]
+    for content, errcode in cases:
+        error = await alice.request("PUT", path, json=content, status=400)
+        validate(error, error_schema())
+        assert error["errcode"] == errcode, (content, error)
+    good = {"alias": f"#mine:{server}", "alt_aliases": [f"#second:{server}"]}
+    await alice.request("PUT", path, json=good)
+    assert await alice.request("GET", path) == good
+    # Removing the canonical alias, or keeping one already there, needs no check.
+    await alice.request("PUT", path, json={})
