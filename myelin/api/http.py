@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,9 @@ class Endpoint:
     # refused with 413 before the handler runs, instead of max_request_size. The handler must
     # count what it reads from request.content (client_max_size applies only to read()).
     max_body_size: int | None = None
+    # Headers put on every response of the endpoint, errors raised before its handler runs
+    # (authentication, body size, rate limit) included: the media endpoints' security headers.
+    response_headers: Mapping[str, str] | None = None
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -274,6 +277,28 @@ def _rate_limit_key(
 
 
 def _route_handler(
+    endpoint: Endpoint, authenticator: Authenticator, limits: RequestLimits
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    handle = _checked_handler(endpoint, authenticator, limits)
+    headers = endpoint.response_headers
+    if headers is None:
+        return handle
+
+    async def with_headers(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handle(request)
+        except MatrixError as e:
+            response = error_response(e)
+        except web.HTTPException as e:
+            response = error_response(_status_error(e))
+        if not response.prepared:
+            response.headers.update(headers)
+        return response
+
+    return with_headers
+
+
+def _checked_handler(
     endpoint: Endpoint, authenticator: Authenticator, limits: RequestLimits
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:

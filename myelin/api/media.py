@@ -9,6 +9,7 @@ enable_authenticated_media was off (the spec's "freeze"). Downloads answer ``HEA
 headers of the ``GET``, without the bytes).
 """
 
+import dataclasses
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from aiohttp import web
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, json_response
 from myelin.api.login import requester_ids
-from myelin.api.media_serving import serve_file, with_media_headers
+from myelin.api.media_serving import SECURITY_HEADERS, serve_file, with_media_headers
 from myelin.services.errors import MatrixError
 from myelin.services.media import MediaRepository
 from myelin.services.media.backend import CHUNK_SIZE
@@ -219,7 +220,8 @@ def media_endpoints(
         ]
     if previewer is not None:
         endpoints += preview_endpoints(media, previewer)
-    return endpoints
+    # The security headers on every media response, errors before the handler included.
+    return [dataclasses.replace(e, response_headers=SECURITY_HEADERS) for e in endpoints]
 
 
 def preview_endpoints(media: MediaRepository, previewer: UrlPreviewer) -> list[Endpoint]:

@@ -305,3 +305,22 @@ async def test_created_ids_expire_and_are_limited(serve: ServeFn, clock: FakeClo
     # Expired IDs no longer count, and are purged.
     fresh = await client.post(create, headers=headers)
     assert fresh.status == 200
+
+
+async def test_security_headers_on_every_media_response(serve: ServeFn) -> None:
+    client, token = await media_server(serve, max_upload_size=1000)
+    uri = await upload(client, token, b"data")
+    responses = [
+        # Refused before the handler runs: no token, a declared length over the limit.
+        await client.get(f"{CLIENT_MEDIA}/download/{media_path(uri)}"),
+        await client.get(f"{MEDIA}/thumbnail/{media_path(uri)}"),
+        await client.post(f"{MEDIA}/upload", data=b"x" * 1001, headers=auth_header(token)),
+        await client.post(f"{MEDIA}/upload", data=b"x"),
+        # The JSON endpoints.
+        await client.post(f"{MEDIA}/upload", data=b"y", headers=auth_header(token)),
+        await client.post(f"{MEDIA.replace('v3', 'v1')}/create", headers=auth_header(token)),
+        await client.get(f"{CLIENT_MEDIA}/config", headers=auth_header(token)),
+    ]
+    assert [r.status for r in responses] == [401, 400, 413, 401, 200, 200, 200]
+    for response in responses:
+        check_security_headers(response)

@@ -22,6 +22,7 @@ from tests.api.conftest import ServeFn
 from tests.api.media_support import (
     CLIENT_MEDIA,
     MEDIA,
+    check_security_headers,
     download,
     expect_error,
     files_under,
@@ -144,6 +145,7 @@ async def test_limits_and_url_blacklist(serve: ServeFn, site: str) -> None:
         await expect_error(await _preview(client, token, bad), 400, "M_INVALID_PARAM")
     missing = await client.get(f"{CLIENT_MEDIA}/preview_url", headers=auth_header(token))
     await expect_error(missing, 400, "M_MISSING_PARAM")
+    check_security_headers(missing)
 
 
 async def test_time_limit(serve: ServeFn, site: str) -> None:
