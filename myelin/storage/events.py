@@ -285,9 +285,13 @@ class EventStore:
             [(room_id, prev) for prev in event.prev_event_ids],
         )
         # It is one itself unless a (visible) event that arrived earlier points to it.
+        # CROSS JOIN keeps event_edges the outer table on SQLite (its planner otherwise walks
+        # every event of the room through events_room_depth: a send cost grew with the room);
+        # PostgreSQL plans it as the inner join it is.
         child = await txn.fetchval(
-            "SELECT 1 FROM event_edges ee JOIN events e ON e.event_id = ee.event_id"
-            f" WHERE ee.prev_event_id = $1 AND e.room_id = $2 AND {_VISIBLE_E}"
+            "SELECT 1 FROM event_edges ee CROSS JOIN events e"
+            " WHERE e.event_id = ee.event_id"
+            f" AND ee.prev_event_id = $1 AND e.room_id = $2 AND {_VISIBLE_E}"
             " LIMIT 1",
             event.event_id,
             room_id,
