@@ -167,6 +167,20 @@ def _user(config_path: Path, user_id: str) -> Any:
     return asyncio.run(fetch())
 
 
+def _displayname(config_path: Path, user_id: str) -> str | None:
+    async def fetch() -> str | None:
+        from myelin.storage import make_stores
+
+        db = await open_database(load_config(config_path))
+        try:
+            profile = await make_stores(db).users.get_profile(user_id)
+            return None if profile is None else profile.displayname
+        finally:
+            await db.close()
+
+    return asyncio.run(fetch())
+
+
 def test_register_user_with_stdin_password(
     tmp_path: Path,
     database_yaml: dict[str, Any],
@@ -179,6 +193,7 @@ def test_register_user_with_stdin_password(
     assert "Created user @alice:cli.example" in capsys.readouterr().out
     user = _user(config, "@alice:cli.example")
     assert user is not None and not user.admin
+    assert _displayname(config, "@alice:cli.example") == "alice"  # as Synapse sets it
     assert user.password_hash.startswith("$2")
     assert check_password("correct horse", user.password_hash)
     assert not check_password("wrong", user.password_hash)

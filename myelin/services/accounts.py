@@ -24,7 +24,13 @@ class UserStore(Protocol):
     """The part of the user store that accounts need."""
 
     async def create_user(
-        self, user_id: str, password_hash: str | None, *, admin: bool, created_ts: int
+        self,
+        user_id: str,
+        password_hash: str | None,
+        *,
+        admin: bool,
+        created_ts: int,
+        displayname: str | None = None,
     ) -> None: ...
 
     async def get_user(self, user_id: str) -> object | None: ...
@@ -77,6 +83,11 @@ def local_user_id(user: str, server_name: str) -> str:
     return str(parsed)
 
 
+def localpart_of(user_id: str) -> str:
+    """The localpart of a user ID (the default display name of a new user)."""
+    return user_id.removeprefix("@").split(":", 1)[0]
+
+
 class AccountService:
     """Creates and looks up local users."""
 
@@ -86,12 +97,18 @@ class AccountService:
         self._clock = clock
         self._rounds = bcrypt_rounds
 
-    async def register_user(self, user: str, password: str | None, *, admin: bool) -> str:
+    async def register_user(
+        self, user: str, password: str | None, *, admin: bool, displayname: str | None = None
+    ) -> str:
         """Create a local user with a bcrypt-hashed password; return the user ID.
 
+        The profile's display name is ``displayname``, by default the localpart (as Synapse
+        does for every registration, so that profiles and member events have one).
         Raise ``InvalidUsernameError`` or ``UserInUseError``.
         """
         user_id = local_user_id(user, self._server_name)
+        if not displayname:
+            displayname = localpart_of(user_id)
         if await self._users.get_user(user_id) is not None:
             raise UserInUseError(f"{user_id} already exists")
         password_hash = None
@@ -100,7 +117,11 @@ class AccountService:
             password_hash = await asyncio.to_thread(hash_password, password, self._rounds)
         try:
             await self._users.create_user(
-                user_id, password_hash, admin=admin, created_ts=self._clock.now_ms()
+                user_id,
+                password_hash,
+                admin=admin,
+                created_ts=self._clock.now_ms(),
+                displayname=displayname,
             )
         except UserExistsError as e:
             raise UserInUseError(f"{user_id} already exists") from e

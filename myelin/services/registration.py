@@ -6,6 +6,10 @@ Registration through the client API is closed unless ``enable_registration``; it
 user-interactive auth with ``m.login.dummy`` or, with ``registration_requires_token``,
 ``m.login.registration_token``. Shared-secret registration (HMAC-SHA1 over a single-use nonce)
 works whenever a ``registration_shared_secret`` is configured.
+
+Every new account's display name is its localpart unless one is given, as in Synapse (whose
+``register_user`` and application service registration create the profile so): profiles and
+member events then have one. Synapse does it for guests (with their generated localpart) too.
 """
 
 import asyncio
@@ -24,6 +28,7 @@ from myelin.services.accounts import (
     UserInUseError,
     hash_password,
     local_user_id,
+    localpart_of,
 )
 from myelin.services.errors import MatrixError
 from myelin.services.login import MAX_PASSWORD_LENGTH
@@ -49,6 +54,7 @@ class UserStore(Protocol):
         is_guest: bool = False,
         user_type: str | None = None,
         appservice_id: str | None = None,
+        displayname: str | None = None,
     ) -> None: ...
 
     async def set_displayname(self, user_id: str, displayname: str | None) -> bool: ...
@@ -147,6 +153,7 @@ class RegistrationService:
                 admin=False,
                 created_ts=self._clock.now_ms(),
                 appservice_id=appservice_id,
+                displayname=localpart_of(user_id),
             )
         except UserExistsError as e:
             raise MatrixError(400, "M_USER_IN_USE", "Desired user ID is already taken") from e
@@ -187,6 +194,7 @@ class RegistrationService:
                     admin=False,
                     created_ts=self._clock.now_ms(),
                     is_guest=is_guest,
+                    displayname=localpart,
                 )
             except UserExistsError:
                 continue
@@ -257,9 +265,9 @@ class RegistrationService:
                 admin=admin,
                 created_ts=self._clock.now_ms(),
                 user_type=user_type,
+                # Synapse: the given displayname, else the localpart.
+                displayname=displayname or localpart_of(user_id),
             )
         except UserExistsError as e:
             raise MatrixError(400, "M_USER_IN_USE", "User ID already taken") from e
-        if displayname:
-            await self._users.set_displayname(user_id, displayname)
         return user_id

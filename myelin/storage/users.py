@@ -4,6 +4,7 @@ and "Profiles").
 
 from dataclasses import dataclass
 
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row
 from myelin.storage.errors import UserExistsError
 
@@ -60,12 +61,14 @@ class UserStore:
         is_guest: bool = False,
         user_type: str | None = None,
         appservice_id: str | None = None,
+        displayname: str | None = None,
     ) -> None:
-        """Register ``user_id``; raises ``UserExistsError`` if it is taken."""
+        """Register ``user_id`` (with its profile's ``displayname``); raises
+        ``UserExistsError`` if it is taken."""
         count = await self._db.execute(
             "INSERT INTO users (user_id, password_hash, admin, deactivated, is_guest,"
-            " user_type, appservice_id, created_ts)"
-            " VALUES ($1, $2, $3, FALSE, $4, $5, $6, $7)"
+            " user_type, appservice_id, created_ts, displayname)"
+            " VALUES ($1, $2, $3, FALSE, $4, $5, $6, $7, $8)"
             " ON CONFLICT (user_id) DO NOTHING",
             user_id,
             password_hash,
@@ -74,6 +77,7 @@ class UserStore:
             user_type,
             appservice_id,
             created_ts,
+            displayname,
         )
         if count == 0:
             raise UserExistsError(f"user {user_id} already exists")
@@ -118,6 +122,7 @@ class UserStore:
             # Tokens without a device go explicitly; the rest cascade from their device.
             await txn.execute("DELETE FROM access_tokens WHERE user_id = $1", user_id)
             await txn.execute("DELETE FROM devices WHERE user_id = $1", user_id)
+        caches_of(self._db).forget_tokens()
         return count > 0
 
     async def get_profile(self, user_id: str) -> ProfileRecord | None:
