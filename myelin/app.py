@@ -589,7 +589,10 @@ async def open_homeserver(
         *login_fallback_endpoints(),
         *auth_fallback_endpoints(uia),
         *wellknown_endpoints(
-            config.base_url, config.extra_well_known_client_content, config.serve_server_wellknown
+            config.base_url,
+            config.extra_well_known_client_content,
+            config.serve_server_wellknown,
+            serve_client_wellknown=config.public_baseurl is not None,
         ),
         *server_keys_endpoints(server_keys),
         *federation_version_endpoints(__version__),

@@ -1,5 +1,10 @@
 """Server discovery (spec: Client-Server API, "Well-known URIs"; Server-Server API,
 "Resolving server names": GET /.well-known/matrix/client and /.well-known/matrix/server).
+
+As in Synapse, the client file is served only when ``public_baseurl`` is configured: without
+it the server cannot know the URL clients reach it on, and 404 ``M_NOT_FOUND`` (the spec's
+"FAIL_PROMPT" case for clients) is better than sending them to ``https://<server_name>/``, a
+host that may not exist.
 """
 
 from collections.abc import Mapping
@@ -30,12 +35,21 @@ def server_wellknown(public_baseurl: str) -> dict[str, str]:
 
 
 def wellknown_endpoints(
-    public_baseurl: str, extra_client_content: Mapping[str, Any], serve_server_wellknown: bool
+    public_baseurl: str,
+    extra_client_content: Mapping[str, Any],
+    serve_server_wellknown: bool,
+    *,
+    serve_client_wellknown: bool = True,
 ) -> list[Endpoint]:
+    """``public_baseurl``: the URL delegated to (and advertised to clients when
+    ``serve_client_wellknown``, which is whether it was configured)."""
     client_body = client_wellknown(public_baseurl, extra_client_content)
     server_body = server_wellknown(public_baseurl)
 
     async def client(ctx: Context) -> web.StreamResponse:
+        if not serve_client_wellknown:
+            # Synapse: no explicit public_baseurl, no client well-known (404 M_NOT_FOUND).
+            raise MatrixError(404, "M_NOT_FOUND", ".well-known not available")
         return json_response(client_body)
 
     async def server(ctx: Context) -> web.StreamResponse:

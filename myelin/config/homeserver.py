@@ -255,7 +255,9 @@ class HomeserverConfig:
     public_baseurl: str | None = option(
         None,
         doc="The URL clients use to reach this server, advertised in"
-        " /.well-known/matrix/client. When unset: https://<server_name>/.",
+        " /.well-known/matrix/client. When unset that path answers 404 M_NOT_FOUND (as in"
+        " Synapse: clients are not sent to a host that may not exist), and"
+        " /.well-known/matrix/server (serve_server_wellknown) delegates to <server_name>:443.",
         fix="set it to a URL such as https://matrix.example.org/",
         check=_url_check,
         example="https://matrix.example.org/",
@@ -395,8 +397,9 @@ class HomeserverConfig:
     )
     extra_well_known_client_content: Mapping[str, Any] = option(
         default_factory=dict,
-        doc="Extra keys for /.well-known/matrix/client (namespaced, e.g. org.example.app)."
-        " m.homeserver comes from public_baseurl and cannot be set here.",
+        doc="Extra keys for /.well-known/matrix/client (namespaced, e.g. org.example.app),"
+        " served only when public_baseurl is set. m.homeserver comes from public_baseurl and"
+        " cannot be set here.",
         fix="remove m.homeserver; set public_baseurl instead",
         check=lambda v: "m.homeserver is set from public_baseurl" if "m.homeserver" in v else None,
         example={"org.example.app": {"url": "https://app.example.org"}},

@@ -47,10 +47,15 @@ async def test_client_wellknown(serve: ServeFn) -> None:
     }
 
 
-async def test_client_wellknown_defaults_to_https_server_name(serve: ServeFn) -> None:
-    client = await serve()
-    body = await (await client.get("/.well-known/matrix/client")).json()
-    assert body == {"m.homeserver": {"base_url": f"https://{SERVER_NAME}/"}}
+async def test_client_wellknown_without_public_baseurl_is_404(serve: ServeFn) -> None:
+    # As in Synapse: without public_baseurl nothing is advertised (https://<server_name>/ may
+    # not exist), even with extra content configured.
+    client = await serve(extra_well_known_client_content={"org.example.app": {"url": "x"}})
+    response = await client.get("/.well-known/matrix/client")
+    assert response.status == 404
+    body = await response.json()
+    validate(body, error_schema())
+    assert body["errcode"] == "M_NOT_FOUND"
 
 
 async def test_server_wellknown_disabled_is_404(serve: ServeFn) -> None:
@@ -69,6 +74,13 @@ async def test_server_wellknown_enabled(serve: ServeFn) -> None:
     body = await response.json()
     validate_response(body, "server-server/wellknown.yaml", "/matrix/server", "get", 200)
     assert body == {"m.server": "matrix.test.example:443"}
+
+
+async def test_server_wellknown_without_public_baseurl(serve: ServeFn) -> None:
+    client = await serve(serve_server_wellknown=True)
+    assert await (await client.get("/.well-known/matrix/server")).json() == {
+        "m.server": f"{SERVER_NAME}:443"
+    }
 
 
 async def test_server_wellknown_keeps_explicit_port(serve: ServeFn) -> None:
