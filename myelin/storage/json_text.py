@@ -9,21 +9,25 @@ string holding one only costs the slower decoder) or an orjson refusal sends it 
 """
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-# 2**63 has 19 digits: every integer orjson cannot keep has at least that many.
-_LONG_DIGITS = re.compile(r"\d{19}")
+# 2**63 has 19 digits: every integer orjson cannot keep has at least that many (JSON numbers
+# are ASCII digits). The run is found in C: every ASCII digit byte maps to "0", every other
+# byte to a space, then a substring search (a regex search cost 10 times the orjson decode).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_digit_run(text: str | bytes) -> bool:
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    return _LONG_RUN in data.translate(_DIGITS_ONLY)
 
 
 def loads_exact(text: str | bytes) -> Any:
     """The JSON value of ``text``, integers of any size kept exactly."""
-    if isinstance(text, bytes):
-        if _LONG_DIGITS.search(text.decode("utf-8", "replace")) is not None:
-            return json.loads(text)
-    elif _LONG_DIGITS.search(text) is not None:
+    if _has_long_digit_run(text):
         return json.loads(text)
     try:
         return orjson.loads(text)
