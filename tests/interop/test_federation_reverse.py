@@ -12,6 +12,7 @@ import pytest
 
 from tests.interop.federation_support import (
     MatrixClient,
+    MatrixRequestError,
     Pair,
     federated_pair,
     is_membership,
@@ -105,4 +106,38 @@ async def test_myelin_backfills_history_from_synapse(tmp_path: Path) -> None:
         seen = [e["content"]["body"] for e in events if e["type"] == "m.room.message"]
         assert seen == list(reversed(earlier))
         assert events[-1]["type"] == "m.room.create"
+        await _exchange(room_id, alice, bob)
+
+
+async def test_myelin_user_joins_a_restricted_synapse_room(tmp_path: Path) -> None:
+    """Restricted joins on the joining side: Synapse, resident, authorises the join of a
+    Myelin user who is in the allowed space (``join_authorised_via_users_server``)."""
+    async with federated_pair(tmp_path) as pair:
+        alice, bob = await _users(pair)
+        space = await bob.create_room(preset="public_chat", creation_content={"type": "m.space"})
+        room_id = await bob.create_room(
+            preset="private_chat",
+            room_version="10",
+            initial_state=[
+                {
+                    "type": "m.room.join_rules",
+                    "state_key": "",
+                    "content": {
+                        "join_rule": "restricted",
+                        "allow": [{"type": "m.room_membership", "room_id": space}],
+                    },
+                }
+            ],
+        )
+        # Not in the space yet: Synapse cannot authorise the join.
+        with pytest.raises(MatrixRequestError) as refused:
+            await alice.join(room_id, via=pair.synapse_name)
+        assert refused.value.status in (400, 403)
+        await alice.join(space, via=pair.synapse_name)
+        await bob.wait_for_event(space, is_membership(alice.user_id, "join"), "alice's space join")
+        assert await alice.join(room_id, via=pair.synapse_name) == room_id
+        join = await bob.wait_for_event(
+            room_id, is_membership(alice.user_id, "join"), "alice's restricted join"
+        )
+        assert join["content"]["join_authorised_via_users_server"] == bob.user_id
         await _exchange(room_id, alice, bob)

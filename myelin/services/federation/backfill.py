@@ -130,6 +130,9 @@ class Backfiller:
             pdus = body.get("pdus") if isinstance(body, dict) else None
             if not isinstance(pdus, list):
                 continue
+            # No more than asked for (with slack for the events named in v): a server
+            # answering with a flood is not processed beyond that.
+            pdus = pdus[: limit + len(extremities)]
             stored = await self._store(server, room_id, room.room_version, pdus)
             if stored:
                 return stored
