@@ -2,7 +2,8 @@
 
 A persisted event row changes only when an outlier joins the room's DAG (its facts and stream
 ordering are rewritten) or when its room is purged, and a state group only when it is purged;
-the stores that do any of these invalidate here.
+the stores that do any of these invalidate here. Room versions and access tokens are cached
+likewise (see ``DatabaseCaches``).
 One cache per ``Database`` object, so every store opened on it shares (and invalidates) the
 same one. Several worker processes on one database would each need to hear of the other's
 invalidations; this server runs one process.
@@ -20,6 +21,8 @@ V = TypeVar("V")
 
 EVENT_CACHE_SIZE = 5000
 STATE_MAP_CACHE_SIZE = 64
+ROOM_VERSION_CACHE_SIZE = 10_000
+ACCESS_TOKEN_CACHE_SIZE = 10_000
 
 
 class LruCache(Generic[K, V]):
@@ -64,11 +67,25 @@ class DatabaseCaches:
         # state group -> its full state map (a stored group never changes, and group IDs are
         # never reused: SQLite AUTOINCREMENT, a PostgreSQL sequence).
         self.state_maps: LruCache[int, dict[tuple[str, str], str]] = LruCache(STATE_MAP_CACHE_SIZE)
+        # room ID -> its version (fixed at creation; gone only with a purge).
+        self.room_versions: LruCache[str, str] = LruCache(ROOM_VERSION_CACHE_SIZE)
+        # access token hash -> its record (typed loosely: storage.tokens imports this module).
+        # A row changes only by being deleted (logout, device deletion, refresh, password
+        # change, deactivation): every store deleting tokens or devices calls forget_tokens.
+        # ``token_generation`` lets a read that raced a deletion leave its row uncached.
+        self.access_tokens: LruCache[str, object] = LruCache(ACCESS_TOKEN_CACHE_SIZE)
+        self.token_generation = 0
+
+    def forget_tokens(self) -> None:
+        """Access tokens or devices were deleted: forget every cached token (rare events)."""
+        self.access_tokens.clear()
+        self.token_generation += 1
 
     def forget_room(self) -> None:
         """A room was purged: forget everything (purges are rare, rooms not tracked)."""
         self.events.clear()
         self.state_maps.clear()
+        self.room_versions.clear()
 
 
 _CACHES: "weakref.WeakKeyDictionary[Database, DatabaseCaches]" = weakref.WeakKeyDictionary()

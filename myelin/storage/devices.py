@@ -6,6 +6,7 @@ Deleting a device deletes its access and refresh tokens (foreign keys ON DELETE 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row, chunks, in_list
 
 
@@ -105,6 +106,7 @@ class DeviceStore:
         count = await self._db.execute(
             "DELETE FROM devices WHERE user_id = $1 AND device_id = $2", user_id, device_id
         )
+        caches_of(self._db).forget_tokens()
         return count > 0
 
     async def delete_devices(self, user_id: str, device_ids: Sequence[str]) -> int:
@@ -118,4 +120,5 @@ class DeviceStore:
                     user_id,
                     *part,
                 )
+        caches_of(self._db).forget_tokens()
         return total

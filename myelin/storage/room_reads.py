@@ -109,14 +109,19 @@ class RoomReadStore:
         """The transaction IDs ``(user_id, device_id)`` sent any of ``event_ids`` with."""
         found: dict[str, str] = {}
         for part in chunks(list(dict.fromkeys(event_ids))):
+            # By event ID only (an event has at most a row or two), the sender's device
+            # checked here: with user_id and device_id in the WHERE clause SQLite walked every
+            # transaction of the device through the primary key instead.
             rows = await self._db.fetch(
-                "SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = $1"
-                f" AND device_id = $2 AND event_id IN ({in_list(3, len(part))})",
-                user_id,
-                device_id,
+                "SELECT user_id, device_id, event_id, txn_id FROM event_txn_ids"
+                f" WHERE event_id IN ({in_list(1, len(part))})",
                 *part,
             )
-            found.update((row["event_id"], row["txn_id"]) for row in rows)
+            found.update(
+                (row["event_id"], row["txn_id"])
+                for row in rows
+                if row["user_id"] == user_id and row["device_id"] == device_id
+            )
         return found
 
     # -- forgotten rooms -------------------------------------------------------------------

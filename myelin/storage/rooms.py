@@ -71,6 +71,19 @@ class RoomStore:
         )
         return None if row is None else _room(row)
 
+    async def get_room_version(self, room_id: str) -> str | None:
+        """The room's version (cached: it is fixed when the room is stored; a purge forgets)."""
+        caches = caches_of(self._db)
+        version = caches.room_versions.get(room_id)
+        if version is not None:
+            return version
+        row = await self._db.fetchrow("SELECT room_version FROM rooms WHERE room_id = $1", room_id)
+        if row is None:
+            return None
+        version = str(row["room_version"])
+        caches.room_versions.put(room_id, version)
+        return version
+
     async def set_room_public(self, room_id: str, is_public: bool) -> bool:
         count = await self._db.execute(
             "UPDATE rooms SET is_public = $2 WHERE room_id = $1", room_id, is_public

@@ -8,6 +8,7 @@ tokens. Lookups hash the presented token and find the row by that hash.
 import hashlib
 from dataclasses import dataclass
 
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row, Transaction
 
 
@@ -94,6 +95,7 @@ async def _insert_refresh(
 class AccessTokenStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._caches = caches_of(db)
 
     async def add_access_token(
         self,
@@ -148,12 +150,23 @@ class AccessTokenStore:
 
     async def get_access_token(self, token: str) -> AccessTokenRecord | None:
         """The record of the token (expired or not: check ``expired``), or None."""
+        token_hash = hash_token(token)
+        cached = self._caches.access_tokens.get(token_hash)
+        if isinstance(cached, AccessTokenRecord):
+            return cached
+        generation = self._caches.token_generation
         row = await self._db.fetchrow(
             "SELECT user_id, device_id, created_ts, expires_ts, refresh_token_hash"
             " FROM access_tokens WHERE token_hash = $1",
-            hash_token(token),
+            token_hash,
         )
-        return None if row is None else _access(row)
+        if row is None:
+            return None
+        record = _access(row)
+        # Not when a deletion happened while this read ran: the row may be gone by now.
+        if generation == self._caches.token_generation:
+            self._caches.access_tokens.put(token_hash, record)
+        return record
 
     async def touch_access_token(self, token: str, ts: int) -> None:
         await self._db.execute(
@@ -171,6 +184,7 @@ class AccessTokenStore:
             )
             if row is not None and row[0] is not None:
                 await txn.execute("DELETE FROM refresh_tokens WHERE token_hash = $1", row[0])
+        self._caches.forget_tokens()
         return row is not None
 
     async def delete_access_tokens_for_user(
@@ -193,6 +207,7 @@ class AccessTokenStore:
                     user_id,
                     except_device_id,
                 )
+        self._caches.forget_tokens()
         return count
 
     async def get_refresh_token(self, token: str) -> RefreshTokenRecord | None:
@@ -257,4 +272,5 @@ class AccessTokenStore:
                 expires_ts=access_expires_ts,
                 refresh_token_hash=hash_token(new_refresh_token),
             )
+        self._caches.forget_tokens()
         return old

@@ -39,6 +39,8 @@ MEMBERSHIP_ACTIONS: Mapping[str, str] = {
 class RoomReader(Protocol):
     async def get_room(self, room_id: str) -> RoomRecord | None: ...
 
+    async def get_room_version(self, room_id: str) -> str | None: ...
+
 
 class CurrentStateReader(Protocol):
     async def get_current_state_event_id(
@@ -111,11 +113,11 @@ class EventService:
 
     async def room_version(self, room_id: str) -> RoomVersion:
         """The version of a room this server knows; 404 ``M_NOT_FOUND`` otherwise."""
-        room = await self._rooms.get_room(room_id)
-        if room is None:
+        version = await self._rooms.get_room_version(room_id)
+        if version is None:
             raise MatrixError(404, "M_NOT_FOUND", f"unknown room {room_id}")
         try:
-            return get_room_version(room.room_version)
+            return get_room_version(version)
         except UnsupportedRoomVersionError as e:
             raise MatrixError(
                 400, "M_UNSUPPORTED_ROOM_VERSION", f"room {room_id} has an unknown version"
