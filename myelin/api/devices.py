@@ -35,8 +35,11 @@ def device_endpoints(
         device_id = ctx.request.match_info["deviceId"]
         body = await json_object_body(ctx.request)
         display_name = body_field(body, "display_name", str, required=False)
-        # Creating devices here is for application services only (spec v1.17): regular
-        # clients may only update their existing devices.
+        # Creating devices here is for application services only (spec v1.17, 201 Created):
+        # regular clients may only update their existing devices.
+        if _is_appservice(ctx) and not await devices.has_device(user_id, device_id):
+            await devices.ensure_device(user_id, device_id, display_name)
+            return json_response({}, status=201)
         if display_name is None:
             await devices.require_device(user_id, device_id)
         else:
@@ -52,6 +55,9 @@ def device_endpoints(
             if not all(isinstance(d, str) for d in listed):
                 raise MatrixError(400, "M_BAD_JSON", "devices must be a list of strings")
             device_ids = listed
+        if _is_appservice(ctx):  # no user-interactive auth for application services (v1.17)
+            await devices.delete_devices(user_id, device_ids)
+            return json_response({})
         result = await uia.authenticate(
             body.get("auth"),
             await login.uia_flows(user_id),
@@ -86,3 +92,7 @@ def device_endpoints(
             _TOKEN,
         ),
     ]
+
+
+def _is_appservice(ctx: Context) -> bool:
+    return ctx.requester is not None and ctx.requester.appservice_id is not None

@@ -144,6 +144,9 @@ class DeviceService:
         for hook in self.rename_hooks:
             await hook(user_id, device_id)
 
+    async def has_device(self, user_id: str, device_id: str) -> bool:
+        return await self.devices.get_device(user_id, device_id) is not None
+
     async def require_device(self, user_id: str, device_id: str) -> None:
         if await self.devices.get_device(user_id, device_id) is None:
             raise MatrixError(404, "M_NOT_FOUND", "No such device")

@@ -413,3 +413,36 @@ async def test_rate_limiting_of_namespace_users(
     finally:
         await client.close()
         await hs.close()
+
+
+async def test_appservice_device_management(running: Client) -> None:
+    """Spec v1.17: appservices create devices with PUT (201) and delete them without UIA;
+    regular users still get 404 for unknown devices and UIA for deletion."""
+    client = running
+    alice = await register_as_user(client, "_bridge_devices")
+    one = f"{V3}/devices/BRIDGED1?user_id={alice}"
+    created = await client.put(one, json={"display_name": "bridged"}, headers=as_auth())
+    assert created.status == 201, await created.text()
+    validate_response(
+        await created.json(), "client-server/device_management.yaml", "/devices/{deviceId}",
+        "put", 201,
+    )  # fmt: skip
+    updated = await client.put(one, json={"display_name": "renamed"}, headers=as_auth())
+    assert updated.status == 200
+    listed = await (await client.get(f"{V3}/devices?user_id={alice}", headers=as_auth())).json()
+    assert [(d["device_id"], d.get("display_name")) for d in listed["devices"]] == [
+        ("BRIDGED1", "renamed")
+    ]
+    status, body = await _whoami(client, f"?user_id={alice}&device_id=BRIDGED1")
+    assert (status, body.get("device_id")) == (200, "BRIDGED1")
+    deleted = await client.delete(one, json={}, headers=as_auth())
+    assert deleted.status == 200, await deleted.text()
+    status, body = await _whoami(client, f"?user_id={alice}&device_id=BRIDGED1")
+    assert (status, body["errcode"]) == (400, "M_UNKNOWN_DEVICE")
+    # A regular user may neither create a device nor delete one without UIA.
+    user = await register(client, "plainuser")
+    headers = auth_header(user["access_token"])
+    missing = await client.put(f"{V3}/devices/NEWONE", json={"display_name": "x"}, headers=headers)
+    assert missing.status == 404
+    own = f"{V3}/devices/{user['device_id']}"
+    assert (await client.delete(own, json={}, headers=headers)).status == 401
