@@ -11,7 +11,7 @@ invalidations; this server runs one process.
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from myelin.storage.database import Database
@@ -20,17 +20,29 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 EVENT_CACHE_SIZE = 5000
-STATE_MAP_CACHE_SIZE = 64
+STATE_MAP_CACHE_SIZE = 2048
+# A state entry (key tuple, event ID string, dict slot) takes about 250 bytes: ~25 MiB.
+STATE_MAP_CACHE_ENTRIES = 100_000
 ROOM_VERSION_CACHE_SIZE = 10_000
 ACCESS_TOKEN_CACHE_SIZE = 10_000
 
 
 class LruCache(Generic[K, V]):
-    """A bounded mapping that forgets the least recently used entry first."""
+    """A bounded mapping that forgets the least recently used entry first.
 
-    def __init__(self, size: int) -> None:
+    ``size`` bounds the number of entries; with ``weigh``, the sum of the entries' weights is
+    bounded by ``max_weight`` too (a state map weighs its number of state entries, so a few
+    huge rooms cannot hold gigabytes).
+    """
+
+    def __init__(
+        self, size: int, *, weigh: Callable[[V], int] | None = None, max_weight: int = 0
+    ) -> None:
         self._size = size
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._weigh = weigh
+        self._max_weight = max_weight
+        self._weight = 0
 
     def get(self, key: K) -> V | None:
         value = self._data.get(key)
@@ -39,20 +51,32 @@ class LruCache(Generic[K, V]):
         return value
 
     def put(self, key: K, value: V) -> None:
+        self.pop(key)
+        if self._weigh is not None:
+            weight = self._weigh(value)
+            if weight > self._max_weight:
+                return  # it would push out everything else: not kept
+            self._weight += weight
         self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._size:
-            self._data.popitem(last=False)
+        while len(self._data) > self._size or (
+            self._weigh is not None and self._weight > self._max_weight and self._data
+        ):
+            _, old = self._data.popitem(last=False)
+            if self._weigh is not None:
+                self._weight -= self._weigh(old)
 
     def pop(self, key: K) -> None:
-        self._data.pop(key, None)
+        old = self._data.pop(key, None)
+        if old is not None and self._weigh is not None:
+            self._weight -= self._weigh(old)
 
     def pop_many(self, keys: Iterable[K]) -> None:
         for key in keys:
-            self._data.pop(key, None)
+            self.pop(key)
 
     def clear(self) -> None:
         self._data.clear()
+        self._weight = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -66,7 +90,10 @@ class DatabaseCaches:
         self.events: LruCache[str, object] = LruCache(EVENT_CACHE_SIZE)
         # state group -> its full state map (a stored group never changes, and group IDs are
         # never reused: SQLite AUTOINCREMENT, a PostgreSQL sequence).
-        self.state_maps: LruCache[int, dict[tuple[str, str], str]] = LruCache(STATE_MAP_CACHE_SIZE)
+        # Bounded by count and by the state entries they hold in all.
+        self.state_maps: LruCache[int, dict[tuple[str, str], str]] = LruCache(
+            STATE_MAP_CACHE_SIZE, weigh=len, max_weight=STATE_MAP_CACHE_ENTRIES
+        )
         # room ID -> its version (fixed at creation; gone only with a purge).
         self.room_versions: LruCache[str, str] = LruCache(ROOM_VERSION_CACHE_SIZE)
         # access token hash -> its record (typed loosely: storage.tokens imports this module).

@@ -2,7 +2,7 @@
 stale entry: each test warms the cache, changes the rows another way, and reads again."""
 
 from myelin.storage import Database, make_stores
-from myelin.storage.caches import caches_of
+from myelin.storage.caches import LruCache, caches_of
 from myelin.storage.json_text import loads_exact
 
 ALICE = "@alice:example.org"
@@ -124,3 +124,23 @@ def test_loads_exact_finds_a_long_integer_anywhere() -> None:
     assert loads_exact(text.encode())["n"] == 9223372036854775808000
     assert loads_exact('{"n": 1234567890123456789}')["n"] == 1234567890123456789
     assert loads_exact('{"f": 1.5, "n": 123456789012345678}') == {"f": 1.5, "n": 123456789012345678}
+
+
+def test_weighted_lru_bounds_count_and_weight() -> None:
+    cache: LruCache[int, dict[str, str]] = LruCache(3, weigh=len, max_weight=5)
+    cache.put(1, {"a": "1", "b": "2"})
+    cache.put(2, {"c": "3", "d": "4"})
+    assert cache.get(1) is not None  # 1 is now the most recently used
+    cache.put(3, {"e": "5", "f": "6"})  # weight 6 > 5: the least recently used (2) goes
+    assert cache.get(2) is None and cache.get(1) is not None and cache.get(3) is not None
+    cache.put(3, {"e": "5"})  # replacing an entry replaces its weight
+    cache.put(4, {"g": "7", "h": "8"})  # 2 + 1 + 2 = 5: all stay
+    assert len(cache) == 3
+    cache.put(5, {str(i): "x" for i in range(9)})  # heavier than the bound: not kept,
+    assert cache.get(5) is None and len(cache) == 3  # and nothing else pushed out
+    cache.pop_many([1, 3])
+    cache.put(6, {"i": "9", "j": "10", "k": "11"})  # 2 + 3 = 5
+    assert cache.get(4) is not None and cache.get(6) is not None
+    cache.clear()
+    cache.put(7, {str(i): "x" for i in range(5)})
+    assert cache.get(7) is not None
