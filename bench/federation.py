@@ -13,23 +13,38 @@ under test creates a room; a user of the peer joins it. Then:
   after the other; the server under test's CPU seconds (its process tree) from the first send
   until its own client has seen the last message; PDUs received divided by that.
 
-Run with ``python -m bench.federation`` (SQLite only; a minute or two). Figures are printed and
-written to ``.bench/last-federation.json``.
+Run with ``python -m bench.federation`` (SQLite only; a minute or two), or ``python -m
+bench.run --with-federation`` after the other figures. Figures are printed, written to
+``last-federation.json`` in the scratch directory, and into the federation section of
+``bench/RESULTS.md`` (between its own markers; every other section is left alone).
 """
 
 import argparse
 import asyncio
+import datetime
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench import synapse as synapse_install
 from bench.load import percentile
-from bench.report import ServerRun, comparison_rows, text_table
+from bench.report import (
+    Machine,
+    ServerRun,
+    comparison_rows,
+    machine,
+    markdown_table,
+    merge_results,
+    text_table,
+)
 from bench.scenarios import Figure
 from bench.server import ServerHandle
 from tests.federation.tls_support import TestCA
@@ -42,6 +57,8 @@ from tests.interop.federation_support import (
 )
 from tests.interop.servers import SCRATCH, stop
 
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "RESULTS.md"
 UNDER_TEST_IP = "127.0.0.2"
 LONG_POLL_MS = 30_000
 CROSSING_TIMEOUT = 60.0
@@ -84,9 +101,11 @@ def _latency_figures(label: str, values: list[float]) -> list[Figure]:
     ]
 
 
-async def measure(start: Starter, name: str, rounds: int, messages: int) -> ServerRun:
+async def measure(
+    start: Starter, name: str, rounds: int, messages: int, scratch_root: Path = SCRATCH
+) -> ServerRun:
     """Start the server under test and a peer Synapse, measure, stop both."""
-    with tempfile.TemporaryDirectory(prefix="bench-federation-", dir=SCRATCH) as scratch:
+    with tempfile.TemporaryDirectory(prefix="bench-federation-", dir=scratch_root) as scratch:
         directory = Path(scratch)
         ca = TestCA(directory)
         handle, server_name = await start(directory / "under-test", UNDER_TEST_IP, ca)
@@ -139,25 +158,134 @@ async def measure(start: Starter, name: str, rounds: int, messages: int) -> Serv
             await stop(handle)
 
 
+@dataclass(frozen=True)
+class FederationRun:
+    """Both servers' federation figures and what the machine was doing meanwhile."""
+
+    myelin: ServerRun
+    synapse: ServerRun
+    when: str
+    rounds: int
+    messages: int
+    load_before: float
+    load_after: float
+
+
+async def run_federation(scratch: Path, rounds: int, messages: int) -> FederationRun:
+    """Myelin, then Synapse, each federating with a peer Synapse (SQLite); both measured."""
+    synapse_version = synapse_install.ensure_installed(SCRATCH)
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()[0]
+    myelin = await measure(start_federating_myelin, "Myelin", rounds, messages, scratch)
+    synapse = await measure(start_federating_synapse, "Synapse", rounds, messages, scratch)
+    # Synapse's own version string names the git commit of this checkout (see bench.run).
+    synapse.version = f"Synapse {synapse_version}"
+    return FederationRun(myelin, synapse, when, rounds, messages, load_before, os.getloadavg()[0])
+
+
+def federation_section(run: FederationRun, host: Machine, commit: str, note: str = "") -> str:
+    """The Markdown section of RESULTS.md for one federation run (between its markers)."""
+    lines = [
+        "## Federation (SQLite, peer Synapse)",
+        "",
+        f"- Date: {run.when}; `python -m bench.federation` (or `make bench"
+        " BENCH_ARGS=--with-federation`)",
+        f"- Machine: {host.cores} cores, {host.cpu_model}, {host.memory_gib:.0f} GiB;"
+        f" {host.kernel}; Python {host.python}; 1-minute load average {run.load_before:.1f}"
+        f" before the run, {run.load_after:.1f} after",
+        f"- Servers under test: {run.myelin.version} (commit {commit}); {run.synapse.version}."
+        f" The peer is {run.synapse.version} on SQLite in both runs.",
+        f"- {run.rounds} latency rounds each way; {run.messages} PDUs for the inbound figure;"
+        " every server on SQLite; federation over TLS on loopback (127.0.0.2, 127.0.0.3).",
+        "",
+        markdown_table(comparison_rows(run.myelin, run.synapse)),
+        "",
+        "Notes:",
+        "",
+    ]
+    lines += [
+        f"- {server.name}, {figure.name}: {figure.note}"
+        for server in (run.myelin, run.synapse)
+        for figure in server.figures
+        if figure.note and not figure.name.endswith("p90")
+    ]
+    lines += [
+        "- Both latencies include the peer Synapse's work (it sends or receives in every"
+        " round); the difference between the two servers' rows is what the server under test"
+        " adds. The inbound figure counts the server under test's CPU alone (its process tree),"
+        " its client's `/sync` included.",
+        f"- {host.cores} cores shared by the server under test, the peer Synapse, the clients"
+        " and whatever else runs on the machine; one run, no repetitions: ratios of a few"
+        " percent mean nothing.",
+    ]
+    if note:
+        lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
 async def main_async(args: argparse.Namespace) -> int:
-    SCRATCH.mkdir(parents=True, exist_ok=True)
-    myelin = await measure(start_federating_myelin, "Myelin", args.rounds, args.messages)
-    synapse = await measure(start_federating_synapse, "Synapse", args.rounds, args.messages)
-    print(f"Myelin: {myelin.version}; Synapse: {synapse.version}; peer: Synapse on SQLite")
-    print(text_table(comparison_rows(myelin, synapse)))
+    scratch: Path = args.scratch
+    run = await run_federation(scratch, args.rounds, args.messages)
+    print(f"Myelin: {run.myelin.version}; Synapse: {run.synapse.version}; peer: Synapse, SQLite")
+    print(text_table(comparison_rows(run.myelin, run.synapse)))
     record = {
-        run.name: {"version": run.version, "figures": [vars(f) for f in run.figures]}
-        for run in (myelin, synapse)
+        "date": run.when,
+        "load_average": [run.load_before, run.load_after],
+        **{
+            server.name: {"version": server.version, "figures": [vars(f) for f in server.figures]}
+            for server in (run.myelin, run.synapse)
+        },
     }
-    (SCRATCH / "last-federation.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    (scratch / "last-federation.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    if args.results is not None:
+        write_results(args.results, federation_section(run, machine(), git_commit(), args.note))
+        print(f"bench: wrote {args.results}", file=sys.stderr)
     return 0
+
+
+def write_results(path: Path, section: str) -> None:
+    """Replace (or add) the federation section of ``path``, leaving every other section alone."""
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    path.write_text(merge_results(existing, "federation", section), encoding="utf-8")
+
+
+def git_commit() -> str:
+    """The short commit of this checkout, or ``unknown``."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, check=True, capture_output=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.decode().strip()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=30, help="latency rounds per direction")
     parser.add_argument("--messages", type=int, default=300, help="PDUs sent to the server")
-    return asyncio.run(main_async(parser.parse_args(argv)))
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=SCRATCH,
+        help="directory for the servers' data and last-federation.json (Synapse's venv stays"
+        " in the default one)",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the Markdown file to update")
+    parser.add_argument(
+        "--no-results",
+        dest="results",
+        action="store_const",
+        const=None,
+        help="print only; leave RESULTS.md alone",
+    )
+    parser.add_argument("--note", default="", help="a caveat added to the section's notes")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.messages < 1:
+        parser.error("--rounds and --messages must be at least 1")
+    args.scratch = args.scratch.resolve()
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
-from bench import measure, myelin, postgres, synapse
+from bench import federation, measure, myelin, postgres, synapse
 from bench.media import with_media
 from bench.messaging import ALL_SCENARIOS as LOADS_AND_MESSAGING
 from bench.report import ServerRun, comparison_rows, engine_section, machine, merge_results
@@ -202,7 +202,23 @@ async def main_async(args: argparse.Namespace) -> int:
         existing = args.results.read_text(encoding="utf-8") if args.results.exists() else ""
         args.results.write_text(merge_results(existing, args.engine, section), encoding="utf-8")
         _log(f"wrote {args.results}")
+    if args.with_federation:
+        await _federation(args)
     return 0
+
+
+async def _federation(args: argparse.Namespace) -> None:
+    """``--with-federation``: the federation figures (always SQLite, peer Synapse)."""
+    _log("federation: Myelin, then Synapse, each with a peer Synapse (SQLite)")
+    run = await federation.run_federation(
+        args.scratch, args.federation_rounds, args.federation_messages
+    )
+    print(render_text(comparison_rows(run.myelin, run.synapse)))
+    if args.results is not None:
+        federation.write_results(
+            args.results, federation.federation_section(run, machine(), _git_commit())
+        )
+        _log(f"wrote the federation section of {args.results}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,6 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--media-mib", type=int, default=48, help="media file size, MiB")
     parser.add_argument(
         "--only", default="", help="run only the scenarios whose name contains this"
+    )
+    parser.add_argument(
+        "--with-federation",
+        action="store_true",
+        help="then the federation figures (bench.federation: SQLite, peer Synapse; about"
+        " two minutes more)",
+    )
+    parser.add_argument(
+        "--federation-rounds", type=int, default=30, help="federation latency rounds each way"
+    )
+    parser.add_argument(
+        "--federation-messages", type=int, default=300, help="PDUs for the inbound figure"
     )
     parser.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH)
     parser.add_argument(
@@ -254,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         "messages",
         "sync_rounds",
         "many_rooms",
+        "federation_rounds",
+        "federation_messages",
     ):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             build_parser().error(f"--{name} is too small")
