@@ -1,6 +1,8 @@
 """Pure parts of the transport: request signing, backoff growth, operator policy, key
 responses and key validity."""
 
+import logging
+import ssl
 from typing import Any
 
 import orjson
@@ -13,6 +15,7 @@ from myelin.core.signing import SigningKey, sign_json
 from myelin.federation.backoff import BackoffPolicy, BackoffState, DestinationBackoff
 from myelin.federation.policy import FederationPolicy
 from myelin.federation.request_signing import sign_request, verify_request_signature
+from myelin.federation.tls import client_ssl_context
 from myelin.services.key_ring import MAX_KEY_VALIDITY_MS, _usable_until, check_key_response
 from myelin.storage.server_keys import StoredServerKey
 from tests.api.conftest import FakeClock
@@ -136,3 +139,18 @@ def test_key_validity_is_capped_at_seven_days() -> None:
     assert _usable_until(near) == 2000
     old = StoredServerKey("b.test", "ed25519:a", "x", 10**15, 1500, 1000)
     assert _usable_until(old) == 1500
+
+
+def test_no_verify_switch_is_loud_and_really_off(caplog: pytest.LogCaptureFixture) -> None:
+    # federation_verify_certificates: false (labs only) turns the checks off and says so.
+    with caplog.at_level(logging.WARNING, logger="myelin.federation"):
+        checked = client_ssl_context()
+    assert checked.verify_mode == ssl.CERT_REQUIRED and checked.check_hostname
+    assert "NOT" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="myelin.federation"):
+        unchecked = client_ssl_context(verify=False)
+    assert unchecked.verify_mode == ssl.CERT_NONE and not unchecked.check_hostname
+    (record,) = [r for r in caplog.records if r.name == "myelin.federation"]
+    assert record.levelno == logging.WARNING
+    assert "federation_verify_certificates is false" in record.getMessage()
+    assert "NOT checked" in record.getMessage()
