@@ -94,6 +94,8 @@ class DatabaseCaches:
         self.state_maps: LruCache[int, dict[tuple[str, str], str]] = LruCache(
             STATE_MAP_CACHE_SIZE, weigh=len, max_weight=STATE_MAP_CACHE_ENTRIES
         )
+        # event ID -> its prev event IDs, sorted (an event's edges never change).
+        self.prev_events: LruCache[str, tuple[str, ...]] = LruCache(EVENT_CACHE_SIZE)
         # room ID -> its version (fixed at creation; gone only with a purge).
         self.room_versions: LruCache[str, str] = LruCache(ROOM_VERSION_CACHE_SIZE)
         # access token hash -> its record (typed loosely: storage.tokens imports this module).
@@ -113,6 +115,7 @@ class DatabaseCaches:
         self.events.clear()
         self.state_maps.clear()
         self.room_versions.clear()
+        self.prev_events.clear()
 
 
 _CACHES: "weakref.WeakKeyDictionary[Database, DatabaseCaches]" = weakref.WeakKeyDictionary()

@@ -357,11 +357,19 @@ class EventStore:
         return [row["event_id"] for row in rows]
 
     async def get_prev_event_ids(self, event_id: str) -> list[str]:
+        # An event's edges never change (a purge clears the cache with the events).
+        cache = caches_of(self._db).prev_events
+        cached = cache.get(event_id)
+        if cached is not None:
+            return list(cached)
         rows = await self._db.fetch(
             "SELECT prev_event_id FROM event_edges WHERE event_id = $1 ORDER BY prev_event_id",
             event_id,
         )
-        return [row["prev_event_id"] for row in rows]
+        found = tuple(row["prev_event_id"] for row in rows)
+        if found:  # none: an unknown event (or one without prev events), asked again later
+            cache.put(event_id, found)
+        return list(found)
 
     async def get_auth_event_ids(self, event_id: str) -> list[str]:
         rows = await self._db.fetch(

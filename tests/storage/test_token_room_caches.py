@@ -4,6 +4,7 @@ stale entry: each test warms the cache, changes the rows another way, and reads 
 from myelin.storage import Database, make_stores
 from myelin.storage.caches import LruCache, caches_of
 from myelin.storage.json_text import loads_exact
+from tests.storage.helpers import ROOM, make_event
 
 ALICE = "@alice:example.org"
 
@@ -144,3 +145,14 @@ def test_weighted_lru_bounds_count_and_weight() -> None:
     cache.clear()
     cache.put(7, {str(i): "x" for i in range(5)})
     assert cache.get(7) is not None
+
+
+async def test_prev_event_ids_cached_and_forgotten_by_purge(database: Database) -> None:
+    stores = make_stores(database)
+    await stores.events.persist_event(make_event("$a"), received_ts=1)
+    await stores.events.persist_event(make_event("$b", prev=["$z", "$a"]), received_ts=1)
+    assert await stores.events.get_prev_event_ids("$b") == ["$a", "$z"]
+    await database.execute("DELETE FROM event_edges WHERE event_id = '$b'")
+    assert await stores.events.get_prev_event_ids("$b") == ["$a", "$z"]  # from the cache
+    await stores.rooms.purge_room(ROOM)
+    assert await stores.events.get_prev_event_ids("$b") == []
