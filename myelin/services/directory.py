@@ -16,7 +16,7 @@ from myelin.clock import Clock
 from myelin.core.errors import InvalidIdentifierError
 from myelin.core.events import EventView
 from myelin.core.history_visibility import WORLD_READABLE
-from myelin.core.identifiers import RoomAlias, server_name_of
+from myelin.core.identifiers import RoomAlias, is_valid_server_name, server_name_of
 from myelin.core.power_levels import required_power_level, user_power_level
 from myelin.core.room_versions import get_room_version
 from myelin.services.errors import MatrixError
@@ -49,6 +49,20 @@ class RemoteAliases(Protocol):
     async def resolve_alias(self, alias: str) -> tuple[str, list[str]]: ...
 
 
+class RemotePublicRooms(Protocol):
+    """Another server's public room directory over federation (``/publicRooms``)."""
+
+    async def public_rooms(
+        self,
+        server: str,
+        *,
+        limit: int | None,
+        since: str | None,
+        search_term: str | None,
+        room_types: list[str | None] | None,
+    ) -> dict[str, Any]: ...
+
+
 def _bad_alias(alias: str) -> MatrixError:
     return MatrixError(400, "M_INVALID_PARAM", f"invalid room alias {alias!r}")
 
@@ -77,6 +91,8 @@ class Directory:
         self.appservices: AliasNamespaces | None = None
         # Aliases of other servers (set by the composition root when federation is on).
         self.remote_aliases: RemoteAliases | None = None
+        # Other servers' public room directories (likewise).
+        self.remote_public_rooms: RemotePublicRooms | None = None
 
     def _check_alias(self, alias: str) -> None:
         try:
@@ -288,11 +304,18 @@ class Directory:
         search_term: str | None = None,
         room_types: list[str | None] | None = None,
     ) -> dict[str, Any]:
-        """``GET``/``POST /publicRooms`` for this server's directory."""
+        """``GET``/``POST /publicRooms``: this server's directory, or with ``server`` another
+        server's, asked over federation."""
         if server is not None and server != self._server_name:
-            # Asking another server's directory needs federation.
-            raise MatrixError(
-                404, "M_NOT_FOUND", f"the directory of {server} cannot be queried yet"
+            if not is_valid_server_name(server):
+                raise MatrixError(400, "M_INVALID_PARAM", f"invalid server name {server!r}")
+            if self.remote_public_rooms is None:
+                # Asking another server's directory needs federation.
+                raise MatrixError(
+                    404, "M_NOT_FOUND", f"the directory of {server} cannot be queried"
+                )
+            return await self.remote_public_rooms.public_rooms(
+                server, limit=limit, since=since, search_term=search_term, room_types=room_types
             )
         offset = 0
         if since is not None:

@@ -157,6 +157,45 @@ class RemoteRooms:
         listed = [s for s in servers if isinstance(s, str)] if isinstance(servers, list) else []
         return room_id, [server, *listed]
 
+    async def public_rooms(
+        self,
+        server: str,
+        *,
+        limit: int | None,
+        since: str | None,
+        search_term: str | None,
+        room_types: list[str | None] | None,
+    ) -> dict[str, Any]:
+        """Another server's public room directory (spec: "Public Room Directory"), for a
+        client's ``/publicRooms?server=``: ``GET``, or ``POST`` when there is a filter."""
+        path = f"{V1}/publicRooms"
+        try:
+            if search_term is None and room_types is None:
+                query: dict[str, str] = {}
+                if limit is not None:
+                    query["limit"] = str(limit)
+                if since is not None:
+                    query["since"] = since
+                body = await self.client.get_json(server, path, query)
+            else:
+                request: dict[str, Any] = {"filter": {}}
+                if search_term is not None:
+                    request["filter"]["generic_search_term"] = search_term
+                if room_types is not None:
+                    request["filter"]["room_types"] = room_types
+                if limit is not None:
+                    request["limit"] = limit
+                if since is not None:
+                    request["since"] = since
+                body = await self.client.post_json(server, path, request)
+        except FederationError as e:
+            raise federation_error(e, "fetch the room directory") from e
+        chunk = body.get("chunk") if isinstance(body, dict) else None
+        if not isinstance(chunk, list):
+            raise MatrixError(502, "M_UNKNOWN", f"{server} sent a bad room directory")
+        # Passed on as the server sent it (as Synapse), rooms that are not objects left out.
+        return {**body, "chunk": [room for room in chunk if isinstance(room, dict)]}
+
     # -- make_* and send_* ------------------------------------------------------------------
 
     async def _make(
