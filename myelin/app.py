@@ -721,6 +721,7 @@ async def open_homeserver(
     if config.federation.enabled:
         room_actions.use_federation(remote_rooms, fed_invites)
         directory.remote_aliases = remote_rooms
+        directory.remote_public_rooms = remote_rooms
         fed_sender = hs.federation_sender
 
         async def broadcast(event: EventView, origin: str) -> None:
