@@ -13,10 +13,11 @@ under test creates a room; a user of the peer joins it. Then:
   after the other; the server under test's CPU seconds (its process tree) from the first send
   until its own client has seen the last message; PDUs received divided by that.
 
-Run with ``python -m bench.federation`` (SQLite only; a minute or two), or ``python -m
-bench.run --with-federation`` after the other figures. Figures are printed, written to
-``last-federation.json`` in the scratch directory, and into the federation section of
-``bench/RESULTS.md`` (between its own markers; every other section is left alone).
+Run with ``python -m bench.federation`` (a minute or two; ``--engine postgres`` puts the server
+under test on a fresh PostgreSQL database, the peer stays on SQLite), or ``python -m bench.run
+--with-federation`` after the other figures. Figures are printed, written to
+``last-federation-<engine>.json`` in the scratch directory, and into the engine's federation
+section of ``bench/RESULTS.md`` (between its own markers; every other section is left alone).
 """
 
 import argparse
@@ -34,9 +35,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import federation_postgres
 from bench import synapse as synapse_install
 from bench.load import percentile
 from bench.report import (
+    ENGINE_TITLES,
     Machine,
     ServerRun,
     comparison_rows,
@@ -133,20 +136,26 @@ async def measure(
             await local.sync_once(timeout_ms=0)
             last = ""
             cpu_before = handle.cpu_seconds()
+            database_before = await handle.database_cpu_seconds()
             began = time.perf_counter()
             for index in range(messages):
                 last = f"inbound {index} {uuid.uuid4().hex}"
                 await remote.send(room_id, last)
             await _seen(local, room_id, last)
-            cpu = handle.cpu_seconds() - cpu_before
+            server_cpu = handle.cpu_seconds() - cpu_before
+            database_cpu = await handle.database_cpu_seconds() - database_before
+            cpu = server_cpu + database_cpu
             wall = time.perf_counter() - began
+            note = f"{messages} PDUs, {cpu:.2f} CPU s"
+            if handle.engine.kind == "postgres":
+                note += f" (server {server_cpu:.2f}, PostgreSQL backends {database_cpu:.2f})"
             figures.append(
                 Figure(
                     "inbound PDUs per server CPU second",
                     messages / cpu if cpu > 0 else float("nan"),
                     "PDU/s",
                     False,
-                    f"{messages} PDUs, {cpu:.2f} CPU s, {wall:.1f} s wall clock",
+                    f"{note}, {wall:.1f} s wall clock",
                 )
             )
             return ServerRun(name, handle.version, figures)
@@ -164,6 +173,7 @@ class FederationRun:
 
     myelin: ServerRun
     synapse: ServerRun
+    engine: str
     when: str
     rounds: int
     messages: int
@@ -171,32 +181,64 @@ class FederationRun:
     load_after: float
 
 
-async def run_federation(scratch: Path, rounds: int, messages: int) -> FederationRun:
-    """Myelin, then Synapse, each federating with a peer Synapse (SQLite); both measured."""
+async def _measure_on(
+    engine: str, kind: str, rounds: int, messages: int, scratch: Path
+) -> ServerRun:
+    """One server under test, on a fresh database of ``engine`` (the peer is always SQLite)."""
+    name = "Myelin" if kind == "myelin" else "Synapse"
+    if engine == "sqlite":
+        starter = start_federating_myelin if kind == "myelin" else start_federating_synapse
+        return await measure(starter, name, rounds, messages, scratch)
+    async with federation_postgres.database(f"bench_federation_{kind}") as database:
+        start_postgres = (
+            federation_postgres.start_myelin_postgres
+            if kind == "myelin"
+            else federation_postgres.start_synapse_postgres
+        )
+
+        async def starter_pg(directory: Path, ip: str, ca: TestCA) -> tuple[ServerHandle, str]:
+            return await start_postgres(directory, ip, ca, database)
+
+        return await measure(starter_pg, name, rounds, messages, scratch)
+
+
+async def run_federation(
+    scratch: Path, rounds: int, messages: int, engine: str = "sqlite"
+) -> FederationRun:
+    """Myelin, then Synapse, each on ``engine`` federating with a peer Synapse (SQLite)."""
     synapse_version = synapse_install.ensure_installed(SCRATCH)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_before = os.getloadavg()[0]
-    myelin = await measure(start_federating_myelin, "Myelin", rounds, messages, scratch)
-    synapse = await measure(start_federating_synapse, "Synapse", rounds, messages, scratch)
+    myelin = await _measure_on(engine, "myelin", rounds, messages, scratch)
+    synapse = await _measure_on(engine, "synapse", rounds, messages, scratch)
     # Synapse's own version string names the git commit of this checkout (see bench.run).
     synapse.version = f"Synapse {synapse_version}"
-    return FederationRun(myelin, synapse, when, rounds, messages, load_before, os.getloadavg()[0])
+    return FederationRun(
+        myelin, synapse, engine, when, rounds, messages, load_before, os.getloadavg()[0]
+    )
+
+
+def section_key(engine: str) -> str:
+    """The RESULTS.md marker name of the federation section of ``engine``."""
+    return "federation" if engine == "sqlite" else f"federation-{engine}"
 
 
 def federation_section(run: FederationRun, host: Machine, commit: str, note: str = "") -> str:
     """The Markdown section of RESULTS.md for one federation run (between its markers)."""
     lines = [
-        "## Federation (SQLite, peer Synapse)",
+        f"## Federation ({ENGINE_TITLES.get(run.engine, run.engine)}, peer Synapse on SQLite)",
         "",
-        f"- Date: {run.when}; `python -m bench.federation` (or `make bench"
-        " BENCH_ARGS=--with-federation`)",
+        f"- Date: {run.when}; `python -m bench.federation --engine {run.engine}` (or `make bench"
+        f" BENCH_ARGS='--engine {run.engine} --with-federation'`)",
         f"- Machine: {host.cores} cores, {host.cpu_model}, {host.memory_gib:.0f} GiB;"
         f" {host.kernel}; Python {host.python}; 1-minute load average {run.load_before:.1f}"
         f" before the run, {run.load_after:.1f} after",
         f"- Servers under test: {run.myelin.version} (commit {commit}); {run.synapse.version}."
         f" The peer is {run.synapse.version} on SQLite in both runs.",
         f"- {run.rounds} latency rounds each way; {run.messages} PDUs for the inbound figure;"
-        " every server on SQLite; federation over TLS on loopback (127.0.0.2, 127.0.0.3).",
+        f" the server under test on {ENGINE_TITLES.get(run.engine, run.engine)} (a fresh"
+        " database), the peer on SQLite; federation over TLS on loopback (127.0.0.2,"
+        " 127.0.0.3).",
         "",
         markdown_table(comparison_rows(run.myelin, run.synapse)),
         "",
@@ -212,8 +254,8 @@ def federation_section(run: FederationRun, host: Machine, commit: str, note: str
     lines += [
         "- Both latencies include the peer Synapse's work (it sends or receives in every"
         " round); the difference between the two servers' rows is what the server under test"
-        " adds. The inbound figure counts the server under test's CPU alone (its process tree),"
-        " its client's `/sync` included.",
+        " adds. The inbound figure counts the server under test's CPU alone (its process tree,"
+        " plus its PostgreSQL backends on PostgreSQL), its client's `/sync` included.",
         f"- {host.cores} cores shared by the server under test, the peer Synapse, the clients"
         " and whatever else runs on the machine; one run, no repetitions: ratios of a few"
         " percent mean nothing.",
@@ -225,28 +267,34 @@ def federation_section(run: FederationRun, host: Machine, commit: str, note: str
 
 async def main_async(args: argparse.Namespace) -> int:
     scratch: Path = args.scratch
-    run = await run_federation(scratch, args.rounds, args.messages)
+    run = await run_federation(scratch, args.rounds, args.messages, args.engine)
     print(f"Myelin: {run.myelin.version}; Synapse: {run.synapse.version}; peer: Synapse, SQLite")
     print(text_table(comparison_rows(run.myelin, run.synapse)))
     record = {
         "date": run.when,
+        "engine": run.engine,
         "load_average": [run.load_before, run.load_after],
         **{
             server.name: {"version": server.version, "figures": [vars(f) for f in server.figures]}
             for server in (run.myelin, run.synapse)
         },
     }
-    (scratch / "last-federation.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    (scratch / f"last-federation-{run.engine}.json").write_text(
+        json.dumps(record, indent=2), encoding="utf-8"
+    )
     if args.results is not None:
-        write_results(args.results, federation_section(run, machine(), git_commit(), args.note))
+        write_results(
+            args.results, run.engine, federation_section(run, machine(), git_commit(), args.note)
+        )
         print(f"bench: wrote {args.results}", file=sys.stderr)
     return 0
 
 
-def write_results(path: Path, section: str) -> None:
-    """Replace (or add) the federation section of ``path``, leaving every other section alone."""
+def write_results(path: Path, engine: str, section: str) -> None:
+    """Replace (or add) the federation section of ``engine`` in ``path``, leaving every other
+    section alone."""
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    path.write_text(merge_results(existing, "federation", section), encoding="utf-8")
+    path.write_text(merge_results(existing, section_key(engine), section), encoding="utf-8")
 
 
 def git_commit() -> str:
@@ -262,6 +310,12 @@ def git_commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--engine",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the server under test's database (the peer Synapse is always on SQLite)",
+    )
     parser.add_argument("--rounds", type=int, default=30, help="latency rounds per direction")
     parser.add_argument("--messages", type=int, default=300, help="PDUs sent to the server")
     parser.add_argument(

@@ -208,16 +208,16 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 async def _federation(args: argparse.Namespace) -> None:
-    """``--with-federation``: the federation figures (always SQLite, peer Synapse)."""
-    _log("federation: Myelin, then Synapse, each with a peer Synapse (SQLite)")
+    """``--with-federation``: the federation figures (on ``--engine``; the peer Synapse on
+    SQLite)."""
+    _log(f"federation: Myelin, then Synapse, on {args.engine}, each with a peer Synapse (SQLite)")
     run = await federation.run_federation(
-        args.scratch, args.federation_rounds, args.federation_messages
+        args.scratch, args.federation_rounds, args.federation_messages, args.engine
     )
     print(render_text(comparison_rows(run.myelin, run.synapse)))
     if args.results is not None:
-        federation.write_results(
-            args.results, federation.federation_section(run, machine(), _git_commit())
-        )
+        section = federation.federation_section(run, machine(), _git_commit())
+        federation.write_results(args.results, args.engine, section)
         _log(f"wrote the federation section of {args.results}")
 
 
@@ -244,8 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--with-federation",
         action="store_true",
-        help="then the federation figures (bench.federation: SQLite, peer Synapse; about"
-        " two minutes more)",
+        help="then the federation figures (bench.federation, on --engine, with a peer Synapse"
+        " on SQLite; about two minutes more)",
     )
     parser.add_argument(
         "--federation-rounds", type=int, default=30, help="federation latency rounds each way"

@@ -30,6 +30,7 @@ def _run() -> FederationRun:
                 Figure(inbound, 50.0, "PDU/s", False, "300 PDUs, 6.00 CPU s"),
             ],
         ),
+        engine="sqlite",
         when="2026-01-01 00:00 UTC",
         rounds=30,
         messages=300,
@@ -45,6 +46,7 @@ def test_section_has_ratios_versions_and_caveats() -> None:
         in section
     )
     assert "| inbound PDUs per server CPU second | PDU/s | 150 | 50.0 | 3.00 | ↑ |" in section
+    assert "## Federation (SQLite, peer Synapse on SQLite)" in section
     assert "Myelin 0.1.0 (commit abc1234); Synapse 1.2.3" in section
     assert "The peer is Synapse 1.2.3 on SQLite in both runs" in section
     assert "load average 1.2 before the run, 3.5 after" in section
@@ -59,10 +61,12 @@ def test_write_results_replaces_only_the_federation_section(tmp_path: Path) -> N
         "# Results\n\n<!-- bench:sqlite:begin -->\nsqlite figures\n<!-- bench:sqlite:end -->\n",
         encoding="utf-8",
     )
-    write_results(results, "first\n")
-    write_results(results, "second\n")
+    write_results(results, "sqlite", "first\n")
+    write_results(results, "sqlite", "second\n")
+    write_results(results, "postgres", "on postgres\n")
     text = results.read_text(encoding="utf-8")
     assert "sqlite figures" in text
+    assert "<!-- bench:federation-postgres:begin -->\non postgres\n" in text
     assert "first" not in text
     assert text.count("<!-- bench:federation:begin -->\nsecond\n<!-- bench:federation:end -->") == 1
 
