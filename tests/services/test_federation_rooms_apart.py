@@ -1,6 +1,8 @@
 """Inbound transactions (spec: Server-Server API, "Transactions", "Server Access Control Lists
-(ACLs)"): one room waiting for missing events does not hold up another room, and a room's
-server ACL drops the room EDUs (typing, receipts) of a denied server as well as its PDUs."""
+(ACLs)", "Checks performed on receipt of a PDU"): one room waiting for missing events does not
+hold up another room, a room's server ACL drops the room EDUs (typing, receipts) of a denied
+server as well as its PDUs, and a PDU passing its auth events but not the state before it
+(step 5) is rejected."""
 
 import asyncio
 from collections.abc import Mapping
@@ -126,3 +128,27 @@ async def test_server_acl_drops_room_edus_of_a_denied_server(database: Database)
     # Only the room whose ACL lets the origin in sees them.
     assert recorder.typing == [(open_room, BOB, True)]
     assert recorder.receipts == [(open_room, BOB, open_join.event_id)]
+
+
+async def test_passing_its_auth_events_but_not_the_state_before_is_rejected(
+    database: Database,
+) -> None:
+    # Step 5 of "Checks performed on receipt of a PDU": Bob's message names his join among its
+    # auth events (step 4 passes) but comes after his ban in the DAG: rejected.
+    harness = make_harness(database)
+    room_id = await harness.setup_room()
+    join = await harness.join_bob(room_id)
+    ban = await harness.services.events.update_membership(ALICE, BOB, room_id, "ban")
+    harness.remote.events[ban.event.event_id] = ban.event
+    message = await harness.remote_event(
+        room_id,
+        EventTemplate("m.room.message", BOB, {"msgtype": "m.text", "body": "after my ban"}),
+        [ban.event.event_id],
+        await harness.message_auth(room_id, join.event_id),
+    )
+    response = await harness.send(message.json)
+    assert "error" in response["pdus"][message.event_id]
+    stored = await harness.services.stores.events.get_event(message.event_id)
+    assert stored is not None and stored.rejected_reason is not None and not stored.soft_failed
+    extremities = await harness.services.stores.events.get_forward_extremities(room_id)
+    assert extremities == [ban.event.event_id]
