@@ -12,6 +12,7 @@ from myelin.federation.client import (
     RequestFailedError,
 )
 from myelin.federation.request_signing import sign_request
+from myelin.services.key_ring import KeyLookupError
 from myelin.storage.server_keys import DestinationStore, ServerKeyStore
 from tests.federation.conftest import Federation, RunningServer
 
@@ -52,6 +53,10 @@ async def test_keys_fetched_directly_and_cached(federation: Federation) -> None:
     assert again.encode() == key.encode()
     stored = await ServerKeyStore(a.hs.database).get_key_response("b.test")
     assert stored is not None and stored.valid_until_ts > a.hs.clock.now_ms()
+    # A key needed beyond the cached valid_until_ts is not taken from the cache: B is asked
+    # again (unreachable here, so the lookup fails).
+    with pytest.raises(KeyLookupError):
+        await a.hs.key_ring.get_verify_key("b.test", b.key_id, stored.valid_until_ts + 1)
 
 
 async def test_keys_through_a_notary(federation: Federation) -> None:
