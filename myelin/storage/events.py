@@ -402,7 +402,12 @@ class EventStore:
             upto if upto is not None else 2**62,
             limit,
         )
-        return [_stored(row) for row in rows]
+        # The cached record when there is one (the cache is kept in step with the rows).
+        found: list[StoredEvent] = []
+        for row in rows:
+            cached = self._cache.get(row["event_id"])
+            found.append(cached if isinstance(cached, StoredEvent) else self._remember(row))
+        return found
 
     async def reserve_backfill_positions(self, count: int) -> list[int]:
         """``count`` negative stream orderings below every one handed out so far, ascending:
