@@ -267,6 +267,7 @@ def federation_section(run: FederationRun, host: Machine, commit: str, note: str
 
 async def main_async(args: argparse.Namespace) -> int:
     scratch: Path = args.scratch
+    commit = git_commit()  # before: the servers run the code of this commit
     run = await run_federation(scratch, args.rounds, args.messages, args.engine)
     print(f"Myelin: {run.myelin.version}; Synapse: {run.synapse.version}; peer: Synapse, SQLite")
     print(text_table(comparison_rows(run.myelin, run.synapse)))
@@ -284,7 +285,7 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     if args.results is not None:
         write_results(
-            args.results, run.engine, federation_section(run, machine(), git_commit(), args.note)
+            args.results, run.engine, federation_section(run, machine(), commit, args.note)
         )
         print(f"bench: wrote {args.results}", file=sys.stderr)
     return 0

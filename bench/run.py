@@ -211,12 +211,13 @@ async def _federation(args: argparse.Namespace) -> None:
     """``--with-federation``: the federation figures (on ``--engine``; the peer Synapse on
     SQLite)."""
     _log(f"federation: Myelin, then Synapse, on {args.engine}, each with a peer Synapse (SQLite)")
+    commit = _git_commit()
     run = await federation.run_federation(
         args.scratch, args.federation_rounds, args.federation_messages, args.engine
     )
     print(render_text(comparison_rows(run.myelin, run.synapse)))
     if args.results is not None:
-        section = federation.federation_section(run, machine(), _git_commit())
+        section = federation.federation_section(run, machine(), commit)
         federation.write_results(args.results, args.engine, section)
         _log(f"wrote the federation section of {args.results}")
 
