@@ -271,6 +271,17 @@ async def main_async(args: argparse.Namespace) -> int:
     run = await run_federation(scratch, args.rounds, args.messages, args.engine)
     print(f"Myelin: {run.myelin.version}; Synapse: {run.synapse.version}; peer: Synapse, SQLite")
     print(text_table(comparison_rows(run.myelin, run.synapse)))
+    save_json(scratch, run)
+    if args.results is not None:
+        write_results(
+            args.results, run.engine, federation_section(run, machine(), commit, args.note)
+        )
+        print(f"bench: wrote {args.results}", file=sys.stderr)
+    return 0
+
+
+def save_json(scratch: Path, run: FederationRun) -> None:
+    """The raw figures, as ``last-federation-<engine>.json`` in ``scratch``."""
     record = {
         "date": run.when,
         "engine": run.engine,
@@ -280,15 +291,8 @@ async def main_async(args: argparse.Namespace) -> int:
             for server in (run.myelin, run.synapse)
         },
     }
-    (scratch / f"last-federation-{run.engine}.json").write_text(
-        json.dumps(record, indent=2), encoding="utf-8"
-    )
-    if args.results is not None:
-        write_results(
-            args.results, run.engine, federation_section(run, machine(), commit, args.note)
-        )
-        print(f"bench: wrote {args.results}", file=sys.stderr)
-    return 0
+    path = scratch / f"last-federation-{run.engine}.json"
+    path.write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 def write_results(path: Path, engine: str, section: str) -> None:
@@ -323,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         "--scratch",
         type=Path,
         default=SCRATCH,
-        help="directory for the servers' data and last-federation.json (Synapse's venv stays"
-        " in the default one)",
+        help="directory for the servers' data and last-federation-<engine>.json (Synapse's venv"
+        " stays in the default one)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="the Markdown file to update")
     parser.add_argument(

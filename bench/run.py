@@ -216,6 +216,7 @@ async def _federation(args: argparse.Namespace) -> None:
         args.scratch, args.federation_rounds, args.federation_messages, args.engine
     )
     print(render_text(comparison_rows(run.myelin, run.synapse)))
+    federation.save_json(args.scratch, run)
     if args.results is not None:
         section = federation.federation_section(run, machine(), commit)
         federation.write_results(args.results, args.engine, section)

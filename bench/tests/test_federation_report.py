@@ -1,8 +1,9 @@
 """Tests of the federation benchmark's report: its RESULTS.md section and the runner's option."""
 
+import json
 from pathlib import Path
 
-from bench.federation import FederationRun, federation_section, write_results
+from bench.federation import FederationRun, federation_section, save_json, write_results
 from bench.report import Machine, ServerRun
 from bench.run import build_parser
 from bench.scenarios import Figure
@@ -77,3 +78,11 @@ def test_runner_runs_federation_only_when_asked() -> None:
     assert args.with_federation is True
     assert args.federation_rounds == 5
     assert args.federation_messages == 300
+
+
+def test_raw_figures_are_saved_per_engine(tmp_path: Path) -> None:
+    save_json(tmp_path, _run())
+    record = json.loads((tmp_path / "last-federation-sqlite.json").read_text(encoding="utf-8"))
+    assert record["engine"] == "sqlite"
+    assert record["load_average"] == [1.25, 3.5]
+    assert record["Synapse"]["figures"][1]["value"] == 50.0
