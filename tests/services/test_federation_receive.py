@@ -407,7 +407,10 @@ async def test_server_acl_denies_pdus(harness: Harness) -> None:
         [join.event_id],
         await harness.message_auth(room_id, join.event_id),
     )
-    assert await harness.send(message.json) == {"pdus": {}}
+    # Ignored, with an error for its event ID in the response.
+    assert await harness.send(message.json) == {
+        "pdus": {message.event_id: {"error": "Server is banned by the room's ACL"}}
+    }
     assert await harness.services.stores.events.get_event(message.event_id) is None
 
 

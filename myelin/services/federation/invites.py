@@ -37,6 +37,7 @@ from myelin.services.events.state import compute_state_before
 from myelin.services.events.write_path import WrittenEvent
 from myelin.services.federation.pdu_checks import PduDroppedError, check_pdu
 from myelin.services.federation.remote_rooms import RemoteRooms, federation_error
+from myelin.services.federation.transactions import room_acl_allows
 from myelin.storage import EventStore, StateStore
 
 V2 = "/_matrix/federation/v2"
@@ -195,6 +196,9 @@ class FederatedInvites:
         pdu = body.get("event")
         if not isinstance(pdu, dict):
             raise MatrixError(400, "M_BAD_JSON", "event must be an object")
+        # Server ACLs protect /invite (a room we are not in has no ACL here).
+        if not await room_acl_allows(self._state, self._events, room_id, origin):
+            raise MatrixError(403, "M_FORBIDDEN", "Server is banned by the room's ACL")
         try:
             event = await check_pdu(pdu, version, self._remote.keys)
         except PduDroppedError as e:

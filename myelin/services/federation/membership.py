@@ -77,6 +77,8 @@ class FederatedMembership:
         if server_name_of(user_id) != origin:
             raise MatrixError(403, "M_FORBIDDEN", "User is not from the origin server")
         version = await self._serving.room_version(room_id)
+        # Server ACLs protect make_join, make_leave and make_knock.
+        await self._serving.check_acl(origin, room_id)
         if membership == "knock" and not version.knock:
             raise MatrixError(
                 400,
@@ -142,6 +144,8 @@ class FederatedMembership:
     ) -> dict[str, Any]:
         """``PUT /send_join/{roomId}/{eventId}`` v2 or ``/send_leave``: the response body."""
         version = await self._serving.room_version(room_id)
+        # Server ACLs protect send_join, send_leave and send_knock.
+        await self._serving.check_acl(origin, room_id)
         if isinstance(pdu, dict) and version.restricted_join_rule and membership == "join":
             pdu = await self._countersign(room_id, pdu, version)
         try:

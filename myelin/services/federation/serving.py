@@ -62,12 +62,16 @@ class RoomEventServer:
         except UnsupportedRoomVersionError as e:
             raise MatrixError(404, "M_NOT_FOUND", "Unknown room") from e
 
+    async def check_acl(self, origin: str, room_id: str) -> None:
+        """403 ``M_FORBIDDEN`` when the room's server ACL denies ``origin``."""
+        if not await room_acl_allows(self._state, self._events, room_id, origin):
+            raise MatrixError(403, "M_FORBIDDEN", "Server is banned by the room's ACL")
+
     async def check_access(self, origin: str, room_id: str) -> RoomVersion:
         """The room's version, once ``origin`` is known to take part in the room and not
         denied by its ACL (403 ``M_FORBIDDEN`` otherwise)."""
         version = await self.room_version(room_id)
-        if not await room_acl_allows(self._state, self._events, room_id, origin):
-            raise MatrixError(403, "M_FORBIDDEN", "Server is banned by the room's ACL")
+        await self.check_acl(origin, room_id)
         current = await self._state.get_current_state(room_id)
         for event_type, state_key in current:
             if event_type == "m.room.member" and _server_of(state_key) == origin:

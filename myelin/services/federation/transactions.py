@@ -150,7 +150,11 @@ class TransactionHandler:
         async with self._room_locks.hold(room_id):
             # ACLs: a server the room's ACL denies may not send PDUs into it.
             if not await room_acl_allows(self._state, self._events, room_id, origin):
+                # "the PDU MUST be ignored with an appropriate error included in the response
+                # for the respective event ID".
                 logger.info("Server ACL of %s denies %s: dropping its PDUs", room_id, origin)
+                for pdu in pdus:
+                    _error(results, pdu, room_version, "Server is banned by the room's ACL")
                 return results
             for pdu in pdus:
                 await self._one(origin, pdu, room_version, results)
