@@ -96,7 +96,8 @@ class PushActionSource(Protocol):
         state_group: int | None,
     ) -> PendingPushActions | None:
         """The actions of ``event`` given the room state at it (``state_group`` names that
-        state when it is stored, else None); None when nobody is notified. Never raises."""
+        state when it is stored, else None); None when nobody is notified and the sender is
+        remote. Never raises."""
         ...
 
 
