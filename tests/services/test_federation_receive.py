@@ -4,6 +4,7 @@ transaction handler over a real database, with real signatures of a fake remote 
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -56,6 +57,7 @@ class RemoteServer:
         self.requests: list[str] = []
         self.state_before: dict[str, list[str]] = {}
         self.hand_over_missing = True
+        self.serve_state_ids = True
 
     async def get_json(
         self,
@@ -70,6 +72,14 @@ class RemoteServer:
         if "/event_auth/" in path:
             event_id = path.rsplit("/", 1)[1].replace("%24", "$")
             return {"auth_chain": [e.json for e in self._auth_chain(event_id)]}
+        if "/state_ids/" in path and self.serve_state_ids:
+            assert query is not None
+            ids = self.state_before[str(query["event_id"])]
+            chain_ids = {a.event_id for i in ids for a in self._auth_chain(i)}
+            return {"pdu_ids": ids, "auth_chain_ids": sorted(chain_ids)}
+        if "/event/" in path:
+            event_id = unquote(path.rsplit("/", 1)[1])
+            return {"origin": REMOTE, "origin_server_ts": 1, "pdus": [self.events[event_id].json]}
         if "/state/" in path:
             assert query is not None
             ids = self.state_before[str(query["event_id"])]
@@ -364,7 +374,10 @@ async def test_missing_prev_events_are_fetched(harness: Harness) -> None:
     ]
 
 
-async def test_gap_filled_with_state_and_auth_chain(harness: Harness) -> None:
+@pytest.mark.parametrize("serve_state_ids", [True, False])
+async def test_gap_filled_with_state_and_auth_chain(
+    harness: Harness, serve_state_ids: bool
+) -> None:
     room_id = await harness.setup_room()
     join = await harness.join_bob(room_id)
     auth = await harness.message_auth(room_id, join.event_id)
@@ -377,22 +390,43 @@ async def test_gap_filled_with_state_and_auth_chain(harness: Harness) -> None:
         [join.event_id],
         [*auth, await harness.state_id(room_id, ("m.room.join_rules", ""))],
     )
+    # And one outside the next event's auth chain: another remote user joins.
+    carol = f"@carol:{REMOTE}"
+    carol_join = await harness.remote_event(
+        room_id,
+        EventTemplate("m.room.member", carol, {"membership": "join"}, state_key=carol),
+        [rename.event_id],
+        [*auth[:2], await harness.state_id(room_id, ("m.room.join_rules", ""))],
+    )
     after = await harness.remote_event(
         room_id, EventTemplate("m.room.message", BOB, {"msgtype": "m.text", "body": "3"}),
-        [rename.event_id], [*auth[:2], rename.event_id],
+        [carol_join.event_id], [*auth[:2], rename.event_id],
     )  # fmt: skip
     state = await harness.services.stores.state.get_current_state(room_id)
     state[("m.room.member", BOB)] = rename.event_id
+    state[("m.room.member", carol)] = carol_join.event_id
     harness.remote.state_before[after.event_id] = list(state.values())
 
     harness.remote.hand_over_missing = False
+    harness.remote.serve_state_ids = serve_state_ids
+    harness.remote.requests.clear()
     assert await harness.send(after.json) == {"pdus": {after.event_id: {}}}
-    assert any("/state/" in r for r in harness.remote.requests)
-    stored = await harness.services.stores.events.get_events([rename.event_id, after.event_id])
-    assert stored[rename.event_id].outlier
+    kinds = [r.split("/")[4] for r in harness.remote.requests]
+    if serve_state_ids:
+        # The auth chain (with the rename), the state's IDs, then only the one event still
+        # not held (Carol's join): no /state.
+        assert kinds == ["event_auth", "get_missing_events", "state_ids", "event"]
+        assert unquote(harness.remote.requests[3].rsplit("/", 1)[1]) == carol_join.event_id
+    else:
+        # /state_ids failed: the whole state with /state.
+        assert kinds == ["event_auth", "get_missing_events", "state_ids", "state"]
+    ids = [rename.event_id, carol_join.event_id, after.event_id]
+    stored = await harness.services.stores.events.get_events(ids)
+    assert stored[rename.event_id].outlier and stored[carol_join.event_id].outlier
     assert not stored[after.event_id].outlier
     current = await harness.services.stores.state.get_current_state(room_id)
     assert current[("m.room.member", BOB)] == rename.event_id
+    assert current[("m.room.member", carol)] == carol_join.event_id
 
 
 async def test_server_acl_denies_pdus(harness: Harness) -> None:

@@ -1,5 +1,6 @@
 """Receiving PDUs into a room (spec: Server-Server API, "Checks performed on receipt of a PDU",
-"Retrieving events" (``get_missing_events``, ``/state``, ``/event_auth``) and "Room State
+"Retrieving events" (``get_missing_events``, ``/state_ids``, ``/state``, ``/event``,
+``/event_auth``) and "Room State
 Resolution").
 
 ``PduReceiver.receive`` takes one PDU of a room this server takes part in and runs it through
@@ -11,15 +12,17 @@ a. the event's auth events: when some are not stored, the event's auth chain is 
    ``/event_auth`` and stored as outliers (each checked by steps 1 to 4 itself);
 b. its prev events: when some are not stored, ``get_missing_events`` asks the origin for the
    events between our forward extremities and this one, which are received first (oldest
-   first); if that does not close the gap, the state before the event is fetched with
-   ``/state`` and its events (and their auth chains) stored as outliers;
+   first); if that does not close the gap, the state before the event is fetched: its event
+   IDs with ``/state_ids``, the events not held with ``/event`` (``/state`` instead when many
+   are missing), stored as outliers with their auth chains;
 4. and 5. the authorization rules against the auth events and the state before the event, and
 6. soft failure against the current state: the write path (``EventSource.FEDERATION``).
 """
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 from urllib.parse import quote as _quote
 
 from myelin.core.events import EventView
@@ -38,6 +41,12 @@ logger = logging.getLogger("myelin.federation.pdus")
 FEDERATION_V1 = "/_matrix/federation/v1"
 # How many missing events one get_missing_events request asks for (Synapse asks for 10).
 MISSING_EVENTS_LIMIT = 10
+# /state_ids then one /event per unknown event, unless more than this many (or a tenth of the
+# state and auth chain) are unknown: then the one /state response is cheaper (Synapse makes
+# the same choice).
+STATE_IDS_MAX_FETCHES = 10
+# How many /event requests run at once.
+EVENT_FETCH_CONCURRENCY = 5
 
 
 class FederationRequester(Protocol):
@@ -247,8 +256,12 @@ class PduReceiver:
     async def fetch_state_before(
         self, origin: str, room_id: str, event_id: str, event: EventView
     ) -> dict[tuple[str, str], str]:
-        """The room state before ``event_id`` as ``origin`` has it (``GET /state``), its
-        events and auth chain stored as outliers."""
+        """The room state before ``event_id`` as ``origin`` has it, its events and auth chain
+        stored as outliers: ``GET /state_ids`` and ``GET /event`` for each event not held, or
+        ``GET /state`` when many are missing or that way fails."""
+        by_ids = await self._state_by_ids(origin, room_id, event_id, event.room_version)
+        if by_ids is not None:
+            return by_ids
         body = await self._client.get_json(
             origin, f"{FEDERATION_V1}/state/{quote(room_id)}", {"event_id": event_id}
         )
@@ -259,6 +272,59 @@ class PduReceiver:
         if not isinstance(pdus, list) or not isinstance(chain, list):
             raise MissingPrerequisiteError("bad /state response", [event_id])
         return await self.store_state(pdus, chain, event.room_version)
+
+    async def _state_by_ids(
+        self, origin: str, room_id: str, event_id: str, room_version: RoomVersion
+    ) -> dict[tuple[str, str], str] | None:
+        """The state before ``event_id`` through ``/state_ids``; None when ``/state`` should
+        be asked instead."""
+        try:
+            body = await self._client.get_json(
+                origin, f"{FEDERATION_V1}/state_ids/{quote(room_id)}", {"event_id": event_id}
+            )
+        except Exception as e:  # any failure: ask /state
+            logger.info("state_ids at %s from %s failed: %s", event_id, origin, e)
+            return None
+        pdu_ids = body.get("pdu_ids") if isinstance(body, dict) else None
+        chain_ids = body.get("auth_chain_ids") if isinstance(body, dict) else None
+        if not _str_list(pdu_ids) or not _str_list(chain_ids):
+            return None
+        wanted = list(dict.fromkeys([*chain_ids, *pdu_ids]))
+        held = await self._events.have_events(wanted)
+        missing = [i for i in wanted if i not in held]
+        if len(missing) > max(STATE_IDS_MAX_FETCHES, len(wanted) // 10):
+            return None
+        pdus: list[Any] = []
+        for start in range(0, len(missing), EVENT_FETCH_CONCURRENCY):
+            batch = missing[start : start + EVENT_FETCH_CONCURRENCY]
+            fetched = await asyncio.gather(*(self._fetch_event(origin, i) for i in batch))
+            if any(pdu is None for pdu in fetched):
+                return None
+            pdus.extend(fetched)
+        await self.store_outliers(pdus, room_version)
+        # Every state event must now be held (a server answering /event with another event
+        # than asked leaves a hole): else /state.
+        stored = await self._events.get_events(pdu_ids)
+        if len(stored) < len(set(pdu_ids)):
+            return None
+        state: dict[tuple[str, str], str] = {}
+        for stored_id, s in stored.items():
+            pdu = s.json()
+            if s.rejected_reason is None and isinstance(pdu.get("state_key"), str):
+                state[(str(pdu.get("type")), pdu["state_key"])] = stored_id
+        return state
+
+    async def _fetch_event(self, origin: str, event_id: str) -> Any:
+        """The PDU ``origin`` gives for ``event_id`` (``GET /event``); None on failure."""
+        try:
+            body = await self._client.get_json(origin, f"{FEDERATION_V1}/event/{quote(event_id)}")
+        except Exception as e:  # any failure: ask /state
+            logger.info("Fetching %s from %s failed: %s", event_id, origin, e)
+            return None
+        pdus = body.get("pdus") if isinstance(body, dict) else None
+        if not isinstance(pdus, list) or len(pdus) != 1 or not isinstance(pdus[0], dict):
+            return None
+        return pdus[0]
 
     async def store_state(
         self, pdus: Sequence[Any], auth_chain: Sequence[Any], room_version: RoomVersion
@@ -286,3 +352,7 @@ class PduReceiver:
             if s is not None and s.rejected_reason is None:
                 state[pair] = event_id
         return state
+
+
+def _str_list(value: Any) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
