@@ -20,7 +20,6 @@ from myelin.api.login import requester_ids
 from myelin.api.media_serving import SECURITY_HEADERS, serve_file, with_media_headers
 from myelin.services.errors import MatrixError
 from myelin.services.media import MediaRepository
-from myelin.services.media.backend import CHUNK_SIZE
 from myelin.services.media.repository import DEFAULT_TIMEOUT_MS
 from myelin.services.media.thumbnailer import Method
 from myelin.services.media.url_preview import UrlPreviewer
@@ -75,7 +74,7 @@ def media_endpoints(
         request = ctx.request
         content_uri = await media.upload(
             user_id,
-            request.content.iter_chunked(CHUNK_SIZE),
+            request.content.iter_any(),
             content_type=request.headers.get("Content-Type"),
             filename=request.query.get("filename"),
             declared_length=request.content_length,
@@ -89,7 +88,7 @@ def media_endpoints(
             user_id,
             request.match_info["serverName"],
             request.match_info["mediaId"],
-            request.content.iter_chunked(CHUNK_SIZE),
+            request.content.iter_any(),
             content_type=request.headers.get("Content-Type"),
             filename=request.query.get("filename"),
             declared_length=request.content_length,

@@ -20,6 +20,8 @@ from typing import Protocol
 
 # Reads and writes move through the event loop in pieces of this size.
 CHUNK_SIZE = 256 * 1024
+# An upload is hashed and written by a worker thread in batches of about this many bytes.
+FLUSH_SIZE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,32 +87,55 @@ def _check_hash(sha256: str) -> str:
 
 
 class _LocalWriter:
+    """Hashes and writes an upload in a worker thread, one thread call per ``FLUSH_SIZE``
+    gathered, while the event loop receives the next pieces (at most one call in flight, so
+    the hash and the file see the pieces in order). The pieces are kept as received (no copy
+    into a buffer); the file is fsynced once, at ``finish``."""
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._file = path.open("xb")
         self._hash = hashlib.sha256()
         self._size = 0
-        self._buffer = bytearray()
+        self._pieces: list[bytes] = []
+        self._pending = 0
+        self._in_flight: asyncio.Future[None] | None = None
 
     @property
     def size(self) -> int:
         return self._size
 
     async def write(self, data: bytes) -> None:
-        self._hash.update(data)
+        if not data:
+            return
         self._size += len(data)
-        self._buffer += data
-        if len(self._buffer) >= 4 * CHUNK_SIZE:
+        self._pieces.append(data)
+        self._pending += len(data)
+        if self._pending >= FLUSH_SIZE:
             await self._flush()
 
+    def _write_pieces(self, pieces: list[bytes]) -> None:
+        # hashlib and file writes release the GIL on large buffers: the loop runs meanwhile.
+        for piece in pieces:
+            self._hash.update(piece)
+            self._file.write(piece)
+
+    async def _wait_in_flight(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
+
     async def _flush(self) -> None:
-        if self._buffer:
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            await asyncio.to_thread(self._file.write, data)
+        """Hand the gathered pieces to a worker thread once the previous call is done."""
+        await self._wait_in_flight()
+        if self._pieces:
+            pieces, self._pieces, self._pending = self._pieces, [], 0
+            loop = asyncio.get_running_loop()
+            self._in_flight = loop.run_in_executor(None, self._write_pieces, pieces)
 
     async def finish(self) -> StagedBlob:
         await self._flush()
+        await self._wait_in_flight()
         await asyncio.to_thread(self._close, True)
         return StagedBlob(self._hash.hexdigest(), self._size, str(self._path))
 
@@ -122,7 +147,16 @@ class _LocalWriter:
             self._file.close()
 
     async def abort(self) -> None:
-        self._buffer.clear()
+        self._pieces.clear()
+        self._pending = 0
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None and not in_flight.done():
+            # A thread cannot be stopped: the file is closed and removed once its write ends.
+            in_flight.add_done_callback(lambda _: self._drop())
+        else:
+            self._drop()
+
+    def _drop(self) -> None:
         self._close(False)
         self._path.unlink(missing_ok=True)
 
