@@ -307,14 +307,8 @@ class FederationClient:
                 timeout_s=timeout_s,
             )
         except (OSError, TimeoutError, aiohttp.ClientError, ValueError) as e:
-            await self.backoff.record_failure(destination)
-            message = str(e) or type(e).__name__
-            logger.info("Federation %s %s to %s failed: %s", method, path, destination, message)
-            raise RequestFailedError(destination, message) from e
-        if status >= 500:
-            await self.backoff.record_failure(destination)
-        else:
-            await self.backoff.record_success(destination)
+            raise await self._failed(method, destination, path, e) from e
+        await self._record_status(destination, status)
         if not 200 <= status < 300:
             raise HttpResponseError(destination, status, body)
         try:
@@ -361,14 +355,8 @@ class FederationClient:
                     )
                 )
             except (OSError, TimeoutError, aiohttp.ClientError, ValueError) as e:
-                await self.backoff.record_failure(destination)
-                message = str(e) or type(e).__name__
-                logger.info("Federation GET %s to %s failed: %s", path, destination, message)
-                raise RequestFailedError(destination, message) from e
-            if response.status >= 500:
-                await self.backoff.record_failure(destination)
-            else:
-                await self.backoff.record_success(destination)
+                raise await self._failed("GET", destination, path, e) from e
+            await self._record_status(destination, response.status)
             if not 200 <= response.status < 300:
                 try:
                     body = await response.content.read(ERROR_BODY_BYTES)
@@ -376,6 +364,23 @@ class FederationClient:
                     body = b""
                 raise HttpResponseError(destination, response.status, body)
             yield response
+
+    async def _failed(
+        self, method: str, destination: str, path: str, error: BaseException
+    ) -> RequestFailedError:
+        """A request that got no response: count it against the destination's backoff and
+        return the error to raise."""
+        await self.backoff.record_failure(destination)
+        message = str(error) or type(error).__name__
+        logger.info("Federation %s %s to %s failed: %s", method, path, destination, message)
+        return RequestFailedError(destination, message)
+
+    async def _record_status(self, destination: str, status: int) -> None:
+        """A response arrived: a 5xx counts against the backoff, any other status resets it."""
+        if status >= 500:
+            await self.backoff.record_failure(destination)
+        else:
+            await self.backoff.record_success(destination)
 
     async def _prepare(
         self,
