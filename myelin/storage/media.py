@@ -150,6 +150,35 @@ async def _unref(txn: Transaction, sha256: str, freed: list[str]) -> None:
         freed.append(sha256)
 
 
+async def _add_thumbnail(
+    txn: Transaction,
+    exists_sql: str,
+    insert_sql: str,
+    keys: tuple[str, ...],
+    thumbnail: ThumbnailRecord,
+) -> bool:
+    """Insert a thumbnail row under ``keys`` (the media's key columns, first in both
+    statements) and take a reference to its blob; False when ``exists_sql`` finds no media or
+    the row was already there (no reference taken)."""
+    if await txn.fetchval(exists_sql, *keys) is None:
+        return False
+    added = await txn.execute(
+        insert_sql,
+        *keys,
+        thumbnail.width,
+        thumbnail.height,
+        thumbnail.method,
+        thumbnail.animated,
+        thumbnail.content_type,
+        thumbnail.size,
+        thumbnail.sha256,
+    )
+    if not added:
+        return False
+    await _ref(txn, thumbnail.sha256, thumbnail.size)
+    return True
+
+
 class MediaStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -296,28 +325,15 @@ class MediaStore:
         """Record a generated thumbnail (taking a reference to its blob); False when the media
         is gone or an identical thumbnail was recorded concurrently (no reference taken)."""
         async with self._db.transaction() as txn:
-            exists = await txn.fetchval(
-                "SELECT 1 FROM local_media WHERE media_id = $1", thumbnail.media_id
-            )
-            if exists is None:
-                return False
-            added = await txn.execute(
+            return await _add_thumbnail(
+                txn,
+                "SELECT 1 FROM local_media WHERE media_id = $1",
                 "INSERT INTO local_media_thumbnails (media_id, width, height, method, animated,"
                 " content_type, size, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 " ON CONFLICT DO NOTHING",
-                thumbnail.media_id,
-                thumbnail.width,
-                thumbnail.height,
-                thumbnail.method,
-                thumbnail.animated,
-                thumbnail.content_type,
-                thumbnail.size,
-                thumbnail.sha256,
+                (thumbnail.media_id,),
+                thumbnail,
             )
-            if not added:
-                return False
-            await _ref(txn, thumbnail.sha256, thumbnail.size)
-        return True
 
     async def list_thumbnails(self, media_id: str) -> list[ThumbnailRecord]:
         rows = await self._db.fetch(
@@ -440,31 +456,15 @@ class MediaStore:
     async def add_remote_thumbnail(self, origin: str, thumbnail: ThumbnailRecord) -> bool:
         """Like ``add_thumbnail``, for cached remote media."""
         async with self._db.transaction() as txn:
-            exists = await txn.fetchval(
+            return await _add_thumbnail(
+                txn,
                 "SELECT 1 FROM remote_media WHERE origin = $1 AND media_id = $2",
-                origin,
-                thumbnail.media_id,
-            )
-            if exists is None:
-                return False
-            added = await txn.execute(
                 "INSERT INTO remote_media_thumbnails (origin, media_id, width, height, method,"
                 " animated, content_type, size, sha256) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
                 " $9) ON CONFLICT DO NOTHING",
-                origin,
-                thumbnail.media_id,
-                thumbnail.width,
-                thumbnail.height,
-                thumbnail.method,
-                thumbnail.animated,
-                thumbnail.content_type,
-                thumbnail.size,
-                thumbnail.sha256,
+                (origin, thumbnail.media_id),
+                thumbnail,
             )
-            if not added:
-                return False
-            await _ref(txn, thumbnail.sha256, thumbnail.size)
-        return True
 
     async def remote_media_before(self, before_ts: int) -> list[tuple[str, str]]:
         """Cached remote media last downloaded before ``before_ts``: (origin, media_id)."""
