@@ -19,7 +19,7 @@ under ``rooms.invite``; when we are in the room the invite also arrives in a tra
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from myelin.core.auth_rules import auth_types_for_event, check_auth_rules
+from myelin.core.auth_rules import check_auth_rules
 from myelin.core.client_events import strip_state_event
 from myelin.core.errors import AuthError, SignatureError, UnsupportedRoomVersionError
 from myelin.core.event_signing import load_event, sign_event
@@ -31,10 +31,9 @@ from myelin.core.signing import SigningKey
 from myelin.federation.client import FederationError, quote_segment
 from myelin.services.errors import MatrixError
 from myelin.services.events import EventSource, EventTemplate, EventWriter
-from myelin.services.events.build import Extremity, choose_prev_events
-from myelin.services.events.loading import load_events, load_state_events
-from myelin.services.events.state import compute_state_before
+from myelin.services.events.loading import load_state_events
 from myelin.services.events.write_path import WrittenEvent
+from myelin.services.federation.membership import build_on_extremities
 from myelin.services.federation.pdu_checks import PduDroppedError, check_pdu
 from myelin.services.federation.remote_rooms import RemoteRooms, federation_error
 from myelin.services.federation.transactions import room_acl_allows
@@ -144,21 +143,15 @@ class FederatedInvites:
     ) -> tuple[EventView, list[dict[str, Any]]]:
         """1. The invite on the room's extremities, checked, and the room's stripped state."""
         async with self._writer.locks.hold(room_id):
-            extremities = await self._events.get_forward_extremities(room_id)
-            stored = await self._events.get_events(extremities)
-            prev_ids = choose_prev_events(
-                Extremity(e.event_id, e.depth, e.stream_ordering) for e in stored.values()
+            event, state_events, state_before = await build_on_extremities(
+                self._events,
+                self._state,
+                self._writer,
+                room_id=room_id,
+                version=version,
+                template=template,
+                extra_state=[("m.room.create", "")],
             )
-            prevs = await load_events(self._events, prev_ids, version)
-            before = await compute_state_before(self._events, self._state, version, prev_ids)
-        wanted = auth_types_for_event(
-            version, template.type, template.sender, template.state_key, template.content
-        )
-        wanted.add(("m.room.create", ""))
-        state_events = await load_state_events(self._events, before.state, wanted, version)
-        event = self._writer.build_on(
-            room_id, version, template, [prevs.views[p] for p in prev_ids], state_events
-        )
         auth = [state_events[k] for k in state_events if k in _auth_pairs(event, state_events)]
         try:
             check_auth_rules(
@@ -167,7 +160,7 @@ class FederatedInvites:
         except AuthError as e:
             raise MatrixError(403, "M_FORBIDDEN", e.reason) from e
         keys = [(t, "") for t in STRIPPED_STATE_TYPES] + [(MEMBER, template.sender)]
-        stripped_events = await load_state_events(self._events, before.state, keys, version)
+        stripped_events = await load_state_events(self._events, state_before, keys, version)
         stripped = [
             s
             for k in keys

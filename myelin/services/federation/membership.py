@@ -8,7 +8,7 @@ Invites)" (``make_leave``, ``send_leave`` v2), "Knocking upon a room" (``make_kn
 and for a join answers with the state before it and its auth chain.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from myelin.core.auth_rules import auth_types_for_event
@@ -21,7 +21,7 @@ from myelin.core.signing import SigningKey
 from myelin.services.errors import MatrixError
 from myelin.services.events import EventTemplate, EventWriter
 from myelin.services.events.build import Extremity, choose_prev_events
-from myelin.services.events.loading import load_events, load_state_events
+from myelin.services.events.loading import StateKey, load_events, load_state_events
 from myelin.services.events.state import compute_state_before
 from myelin.services.federation.pdu_checks import EventSignatureChecker, PduDroppedError, check_pdu
 from myelin.services.federation.receiver import PduReceiver
@@ -119,19 +119,13 @@ class FederatedMembership:
     async def _template(
         self, room_id: str, version: RoomVersion, template: EventTemplate
     ) -> dict[str, Any]:
-        extremities = await self._events.get_forward_extremities(room_id)
-        stored = await self._events.get_events(extremities)
-        prev_ids = choose_prev_events(
-            Extremity(e.event_id, e.depth, e.stream_ordering) for e in stored.values()
-        )
-        prevs = await load_events(self._events, prev_ids, version)
-        before = await compute_state_before(self._events, self._state, version, prev_ids)
-        wanted = auth_types_for_event(
-            version, template.type, template.sender, template.state_key, template.content
-        )
-        state_events = await load_state_events(self._events, before.state, wanted, version)
-        event = self._writer.build_on(
-            room_id, version, template, [prevs.views[p] for p in prev_ids], state_events
+        event, _, _ = await build_on_extremities(
+            self._events,
+            self._state,
+            self._writer,
+            room_id=room_id,
+            version=version,
+            template=template,
         )
         # The joining server hashes and signs it: hand it over without ours.
         pdu = {k: v for k, v in event.json.items() if k not in ("hashes", "signatures")}
@@ -214,3 +208,34 @@ class FederatedMembership:
             room_id, sender, authoriser, version, self._server_name
         )
         return sign_event(pdu, self._server_name, self._signing_key, version)
+
+
+async def build_on_extremities(
+    events: EventStore,
+    state: StateStore,
+    writer: EventWriter,
+    *,
+    room_id: str,
+    version: RoomVersion,
+    template: EventTemplate,
+    extra_state: Iterable[StateKey] = (),
+) -> tuple[EventView, dict[StateKey, EventView], dict[StateKey, str]]:
+    """A local event built (not stored) on the room's current forward extremities, with the
+    state before it: the event, the state events its auth types (and ``extra_state``) name,
+    and the whole state map before it."""
+    extremities = await events.get_forward_extremities(room_id)
+    stored = await events.get_events(extremities)
+    prev_ids = choose_prev_events(
+        Extremity(e.event_id, e.depth, e.stream_ordering) for e in stored.values()
+    )
+    prevs = await load_events(events, prev_ids, version)
+    before = await compute_state_before(events, state, version, prev_ids)
+    wanted = auth_types_for_event(
+        version, template.type, template.sender, template.state_key, template.content
+    )
+    wanted.update(extra_state)
+    state_events = await load_state_events(events, before.state, wanted, version)
+    event = writer.build_on(
+        room_id, version, template, [prevs.views[p] for p in prev_ids], state_events
+    )
+    return event, state_events, before.state
