@@ -10,6 +10,7 @@ restarts. Events ordered by stream position are also in topological order for ev
 here.
 """
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -401,7 +402,8 @@ class RoomReads:
         if stop is not None and (stop >= start if backwards else stop <= start):
             return Page([], make_token(start), None, [])
         cache = self.cache()
-        chosen, memberships, end = await self.paginate(
+        paginate = functools.partial(
+            self.paginate,
             cache,
             room_version,
             room_id,
@@ -413,6 +415,7 @@ class RoomReads:
             limit=limit,
             event_filter=event_filter,
         )
+        chosen, memberships, end = await paginate()
         # The start of what this server holds: older history may be on the room's other
         # servers ("Backfilling and retrieving missing events").
         if (
@@ -422,18 +425,7 @@ class RoomReads:
             and self.backfill is not None
             and await self.backfill(room_id, max(limit, 10)) > 0
         ):
-            chosen, memberships, end = await self.paginate(
-                cache,
-                room_version,
-                room_id,
-                user_id,
-                membership,
-                start=start,
-                backwards=backwards,
-                stop=stop,
-                limit=limit,
-                event_filter=event_filter,
-            )
+            chosen, memberships, end = await paginate()
         if stop is not None and end is not None and (end <= stop if backwards else end >= stop):
             end = None
         chunk = await self.present(
