@@ -27,6 +27,7 @@ from myelin.core.room_versions import RoomVersion
 __all__ = [
     "FEDERATION_UNSIGNED_KEYS",
     "MEMBER_UNSIGNED_KEYS",
+    "STRIPPED_STATE_TYPES",
     "age_ts_from_received",
     "client_event",
     "format_client_event",
@@ -36,6 +37,17 @@ __all__ = [
     "stripped_state",
 ]
 
+# The state types a server gives with an invite or knock (spec: "Stripped state", the
+# recommended types), each under the empty state key.
+STRIPPED_STATE_TYPES = (
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.canonical_alias",
+    "m.room.avatar",
+    "m.room.name",
+    "m.room.encryption",
+    "m.room.topic",
+)
 # Keys of a received PDU's "unsigned" that are kept for m.room.member events: the stripped
 # state of invites and knocks (spec: "Stripped state", v1.16: the create event is required in
 # "invite_room_state" and "knock_room_state" under "unsigned").

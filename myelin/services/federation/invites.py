@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from myelin.core.auth_rules import check_auth_rules
-from myelin.core.client_events import strip_state_event
+from myelin.core.client_events import STRIPPED_STATE_TYPES, strip_state_event
 from myelin.core.errors import AuthError, SignatureError, UnsupportedRoomVersionError
 from myelin.core.event_signing import load_event, sign_event
 from myelin.core.events import EventView
@@ -41,16 +41,6 @@ from myelin.storage import EventStore, StateStore
 
 V2 = "/_matrix/federation/v2"
 MEMBER = "m.room.member"
-# The state given with an invite (spec: "Stripped state", the recommended types).
-STRIPPED_STATE_TYPES = (
-    "m.room.create",
-    "m.room.join_rules",
-    "m.room.canonical_alias",
-    "m.room.avatar",
-    "m.room.name",
-    "m.room.encryption",
-    "m.room.topic",
-)
 
 
 class SignedJsonVerifier(Protocol):

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from myelin.core.auth_rules import auth_types_for_event
-from myelin.core.client_events import strip_state_event
+from myelin.core.client_events import STRIPPED_STATE_TYPES, strip_state_event
 from myelin.core.event_signing import sign_event
 from myelin.core.events import EventView
 from myelin.core.identifiers import is_valid_user_id, server_name_of
@@ -28,17 +28,6 @@ from myelin.services.federation.receiver import PduReceiver
 from myelin.services.federation.serving import RoomEventServer
 from myelin.services.restricted_joins import RestrictedJoins
 from myelin.storage import EventStore, StateStore
-
-# The stripped state given to a knocking server (spec: "Stripped state", recommended types).
-STRIPPED_STATE_TYPES = (
-    "m.room.create",
-    "m.room.join_rules",
-    "m.room.canonical_alias",
-    "m.room.avatar",
-    "m.room.name",
-    "m.room.encryption",
-    "m.room.topic",
-)
 
 
 class FederatedMembership:

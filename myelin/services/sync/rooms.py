@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from myelin.core.client_events import strip_state_event, stripped_state
+from myelin.core.client_events import STRIPPED_STATE_TYPES, strip_state_event, stripped_state
 from myelin.core.filters import EventFormat, RoomEventFilter
 from myelin.core.room_versions import RoomVersion, get_room_version
 from myelin.services.event_serving import EventPresenter
@@ -45,16 +45,6 @@ MEMBER = "m.room.member"
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 1000
 MAX_HEROES = 5
-# The state a server gives with an invite or knock (spec: "Stripped state", recommended keys).
-STRIPPED_STATE_TYPES = (
-    "m.room.create",
-    "m.room.join_rules",
-    "m.room.canonical_alias",
-    "m.room.avatar",
-    "m.room.name",
-    "m.room.encryption",
-    "m.room.topic",
-)
 
 
 class SyncReads(Protocol):
