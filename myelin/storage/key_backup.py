@@ -123,18 +123,12 @@ class KeyBackupStore:
     async def get_keys(
         self, user_id: str, version: int, room_id: str | None = None, session_id: str | None = None
     ) -> list[BackedUpKey]:
-        sql = (
+        where, args = _keys_where(user_id, version, room_id, session_id)
+        rows = await self._db.fetch(
             "SELECT room_id, session_id, first_message_index, forwarded_count, is_verified,"
-            " session_data FROM e2e_room_keys WHERE user_id = $1 AND version = $2"
+            f" session_data FROM e2e_room_keys WHERE {where} ORDER BY room_id, session_id",
+            *args,
         )
-        args: list[Any] = [user_id, version]
-        if room_id is not None:
-            sql += " AND room_id = $3"
-            args.append(room_id)
-            if session_id is not None:
-                sql += " AND session_id = $4"
-                args.append(session_id)
-        rows = await self._db.fetch(sql + " ORDER BY room_id, session_id", *args)
         return [
             BackedUpKey(
                 row["room_id"],
@@ -196,18 +190,27 @@ class KeyBackupStore:
         self, user_id: str, version: int, room_id: str | None = None, session_id: str | None = None
     ) -> None:
         async def delete(txn: Transaction) -> None:
-            sql = "DELETE FROM e2e_room_keys WHERE user_id = $1 AND version = $2"
-            args: list[Any] = [user_id, version]
-            if room_id is not None:
-                sql += " AND room_id = $3"
-                args.append(room_id)
-                if session_id is not None:
-                    sql += " AND session_id = $4"
-                    args.append(session_id)
-            if await txn.execute(sql, *args):
+            where, args = _keys_where(user_id, version, room_id, session_id)
+            if await txn.execute(f"DELETE FROM e2e_room_keys WHERE {where}", *args):
                 await _bump_etag(txn, user_id, version)
 
         await self._db.run_in_transaction(delete)
+
+
+def _keys_where(
+    user_id: str, version: int, room_id: str | None, session_id: str | None
+) -> tuple[str, list[Any]]:
+    """The condition selecting a version's keys: all, a room's (``room_id``), or one session
+    (``room_id`` and ``session_id``; a session without its room selects the whole version)."""
+    where = "user_id = $1 AND version = $2"
+    args: list[Any] = [user_id, version]
+    if room_id is not None:
+        where += " AND room_id = $3"
+        args.append(room_id)
+        if session_id is not None:
+            where += " AND session_id = $4"
+            args.append(session_id)
+    return where, args
 
 
 def replaces(new: BackedUpKey, is_verified: bool, first_index: int, forwarded: int) -> bool:
