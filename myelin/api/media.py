@@ -10,10 +10,9 @@ headers of the ``GET``, without the bytes).
 """
 
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import StreamReader, web
+from aiohttp import web
 
 from myelin.api.auth import AuthKind
 from myelin.api.http import Context, Endpoint, json_response
@@ -64,15 +63,6 @@ def method_param(ctx: Context) -> Method:
     raise MatrixError(400, "M_INVALID_PARAM", "method must be crop or scale")
 
 
-async def _body(content: StreamReader) -> AsyncIterator[bytes]:
-    """A request body as the pieces the connection delivered them in: ``iter_chunks`` hands
-    each buffered piece over as it is (``read(n)`` and ``readany`` join or slice them into
-    new bytes objects, a copy of every byte)."""
-    async for data, _ in content.iter_chunks():
-        if data:
-            yield data
-
-
 def media_endpoints(
     media: MediaRepository, previewer: UrlPreviewer | None = None
 ) -> list[Endpoint]:
@@ -84,7 +74,7 @@ def media_endpoints(
         request = ctx.request
         content_uri = await media.upload(
             user_id,
-            _body(request.content),
+            request.content.iter_any(),
             content_type=request.headers.get("Content-Type"),
             filename=request.query.get("filename"),
             declared_length=request.content_length,
@@ -98,7 +88,7 @@ def media_endpoints(
             user_id,
             request.match_info["serverName"],
             request.match_info["mediaId"],
-            _body(request.content),
+            request.content.iter_any(),
             content_type=request.headers.get("Content-Type"),
             filename=request.query.get("filename"),
             declared_length=request.content_length,
