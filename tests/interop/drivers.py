@@ -49,16 +49,20 @@ async def run_nio(base_url: str) -> Outcome:
     return await asyncio.wait_for(scenario_nio.run(base_url, new_tag()), SCENARIO_SECONDS)
 
 
-async def run_js(base_url: str) -> Outcome:
-    """What matrix-js-sdk observes against ``base_url`` (Node subprocess)."""
+async def run_node_scenario(
+    script: str, base_url: str, required: str
+) -> tuple[dict[str, Any], str]:
+    """Run ``script`` (in tests/interop/js) against ``base_url`` in its own process group, killed
+    on timeout; return its last JSON line and the tail of its stderr. ``required`` is the
+    node_modules package whose absence means `make interop-deps` has not run."""
     node = shutil.which("node")
     if node is None:
         raise ScenarioError("node is not installed (Node 20 or later is needed)")
-    if not (JS_DIR / "node_modules" / "matrix-js-sdk").is_dir():
-        raise ScenarioError("matrix-js-sdk is not installed: run `make interop-deps`")
+    if not (JS_DIR / "node_modules" / required).is_dir():
+        raise ScenarioError(f"{required} is not installed: run `make interop-deps`")
     process = await asyncio.create_subprocess_exec(
         node,
-        str(JS_DIR / "scenario.mjs"),
+        str(JS_DIR / script),
         base_url,
         new_tag(),
         cwd=JS_DIR,
@@ -77,11 +81,17 @@ async def run_js(base_url: str) -> Outcome:
     lines = stdout.decode(errors="replace").strip().splitlines()
     tail = "\n".join(stderr.decode(errors="replace").splitlines()[-20:])
     try:
-        result = json.loads(lines[-1])
+        result: dict[str, Any] = json.loads(lines[-1])
     except (IndexError, json.JSONDecodeError):
         raise ScenarioError(
             f"node exited {process.returncode} without a result; stderr:\n{tail}"
         ) from None
+    return result, tail
+
+
+async def run_js(base_url: str) -> Outcome:
+    """What matrix-js-sdk observes against ``base_url`` (Node subprocess)."""
+    result, tail = await run_node_scenario("scenario.mjs", base_url, "matrix-js-sdk")
     observed: dict[str, Any] = result.get("facts", {})
     if "error" not in result:
         return observed, []

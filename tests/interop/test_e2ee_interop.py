@@ -20,11 +20,8 @@ MSC3814 switched on.
 """
 
 import asyncio
-import contextlib
 import json
-import os
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,7 @@ from bench.server import Engine, free_port, launch
 from myelin.storage import Database
 from tests.conftest import open_database_from_yaml
 from tests.interop import scenario_e2ee_nio
-from tests.interop.drivers import JS_DIR, new_tag
+from tests.interop.drivers import JS_DIR, new_tag, run_node_scenario
 from tests.interop.scenario_nio import ScenarioError
 
 # servers.py's own Synapse settings (open registration, limits lifted) and environment.
@@ -114,37 +111,9 @@ async def run_nio(base_url: str, store_dir: Path) -> Outcome:
 
 async def run_js(base_url: str) -> Outcome:
     """What matrix-js-sdk with its Rust crypto observes against ``base_url`` (Node subprocess)."""
-    node = shutil.which("node")
-    if node is None:
-        raise ScenarioError("node is not installed (Node 20 or later is needed)")
-    if not (JS_DIR / "node_modules" / "@matrix-org" / "matrix-sdk-crypto-wasm").is_dir():
-        raise ScenarioError("matrix-sdk-crypto-wasm is not installed: run `make interop-deps`")
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(JS_DIR / "e2ee_scenario.mjs"),
-        base_url,
-        new_tag(),
-        cwd=JS_DIR,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
+    result, tail = await run_node_scenario(
+        "e2ee_scenario.mjs", base_url, "@matrix-org/matrix-sdk-crypto-wasm"
     )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), SCENARIO_SECONDS)
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-    lines = stdout.decode(errors="replace").strip().splitlines()
-    tail = "\n".join(stderr.decode(errors="replace").splitlines()[-20:])
-    try:
-        result = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        raise ScenarioError(
-            f"node exited {process.returncode} without a result; stderr:\n{tail}"
-        ) from None
     observed: dict[str, Any] = result.get("facts", {})
     failures: list[str] = result.get("failures", [])
     if failures:
