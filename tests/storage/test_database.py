@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from myelin.storage import Database, StorageError
-from myelin.storage.sqlite_engine import open_sqlite, rewrite_placeholders
+from myelin.storage.sqlite_engine import WAL_CHECKPOINT_PAGES, open_sqlite, rewrite_placeholders
 
 
 def test_placeholders_rewritten_outside_quotes() -> None:
@@ -128,6 +128,7 @@ async def test_sqlite_settings(tmp_path: Any) -> None:
         assert await db.fetchval("PRAGMA foreign_keys") == 1
         async with db.transaction() as txn:
             assert await txn.fetchval("PRAGMA synchronous") == 2  # FULL
+            assert await txn.fetchval("PRAGMA wal_autocheckpoint") == WAL_CHECKPOINT_PAGES
     finally:
         await db.close()
     with pytest.raises(StorageError):
