@@ -22,24 +22,23 @@ from myelin.clock import Clock
 from myelin.core.events import EventView
 from myelin.core.power_levels import parse_power_level, user_power_level
 from myelin.core.push import (
+    CompiledRuleset,
+    EventEvaluator,
     InvalidPushRuleError,
     MalformedPushRuleError,
-    PushContext,
     PushRule,
     PushRuleAnchorNotFoundError,
     PushRuleError,
     PushRuleNotFoundError,
     Ruleset,
     UserPushRules,
+    compile_ruleset,
     delete_rule,
-    evaluate,
     merge_ruleset,
     parse_kind,
     put_rule,
     set_actions,
     set_enabled,
-    should_highlight,
-    should_notify,
 )
 from myelin.core.room_versions import RoomVersion, get_room_version
 from myelin.services.errors import MatrixError
@@ -186,8 +185,9 @@ class PushEvaluator:
 
     Two caches keep a send cheap, both correct by construction: the facts of a room state are
     keyed by its state group (a stored group never changes; group IDs are never reused), and a
-    user's merged ruleset by the stored text of their changes (read on every event, one query
-    for all members: any change of the rules changes the key)."""
+    user's merged ruleset, compiled for ``EventEvaluator``, by the stored text of their changes
+    (read on every event, one query for all members: any change of the rules changes the key).
+    One ``EventEvaluator`` per event runs each distinct test once for all the members."""
 
     def __init__(
         self,
@@ -202,7 +202,7 @@ class PushEvaluator:
         self._events = events
         self._clock = clock
         self._facts: OrderedDict[int, _RoomFacts] = OrderedDict()
-        self._rulesets: OrderedDict[tuple[str, str | None], Ruleset] = OrderedDict()
+        self._rulesets: OrderedDict[tuple[str, str | None], CompiledRuleset] = OrderedDict()
 
     async def actions_for(
         self,
@@ -274,15 +274,15 @@ class PushEvaluator:
                 self._facts.popitem(last=False)
         return facts
 
-    async def _rulesets_for(self, user_ids: Sequence[str]) -> dict[str, Ruleset]:
+    async def _rulesets_for(self, user_ids: Sequence[str]) -> dict[str, CompiledRuleset]:
         texts = await self._rules.get_push_rules_texts(user_ids)
-        found: dict[str, Ruleset] = {}
+        found: dict[str, CompiledRuleset] = {}
         for user_id in user_ids:
             key = (user_id, texts.get(user_id))
             ruleset = self._rulesets.get(key)
             if ruleset is None:
                 stored = UserPushRules() if key[1] is None else _parse_rules(key[1])
-                ruleset = merge_ruleset(user_id, stored)
+                ruleset = compile_ruleset(user_id, merge_ruleset(user_id, stored))
                 self._rulesets[key] = ruleset
                 if len(self._rulesets) > RULESET_CACHE:
                     self._rulesets.popitem(last=False)
@@ -317,22 +317,20 @@ class PushEvaluator:
         rulesets = await self._rulesets_for(targets)
         pdu = dict(event.json)
         pdu.setdefault("room_id", event.room_id)
+        evaluator = EventEvaluator(
+            pdu,
+            member_count=len(joined),
+            sender_power_level=sender_level,
+            notification_levels=facts.notification_levels,
+        )
         rows: list[PushActionRow] = []
         for user_id in targets:
-            actions = evaluate(
-                rulesets[user_id],
-                pdu,
-                PushContext(
-                    user_id=user_id,
-                    member_count=len(joined),
-                    display_name=joined.get(user_id),
-                    sender_power_level=sender_level,
-                    notification_levels=facts.notification_levels,
-                ),
-            )
-            notify, highlight = should_notify(actions), should_highlight(actions)
-            if notify or highlight:
-                rows.append(PushActionRow(user_id, list(actions), notify, highlight))
+            # The members with the same actions share one actions tuple (stored as one text).
+            outcome = evaluator.outcome(rulesets[user_id], joined.get(user_id))
+            if outcome.notify or outcome.highlight:
+                rows.append(
+                    PushActionRow(user_id, outcome.actions, outcome.notify, outcome.highlight)
+                )
         if not rows:
             return None
         return PendingPushActions(

@@ -83,24 +83,32 @@ async def add_push_actions_txn(
         )
     if not rows:
         return
-    await txn.executemany(
-        "INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id,"
-        " stream_ordering, actions, notify, highlight, ts)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        [
+    # Rows usually share their actions object (evaluation gives equal actions one object): one
+    # JSON text each. Keyed by id(): every row, so every key's object, lives through the call.
+    texts: dict[int, str] = {}
+    values: list[tuple[Any, ...]] = []
+    for row in rows:
+        text = texts.get(id(row.actions))
+        if text is None:
+            text = texts[id(row.actions)] = json.dumps(list(row.actions), separators=(",", ":"))
+        values.append(
             (
                 row.user_id,
                 event_id,
                 room_id,
                 thread_id,
                 stream_ordering,
-                json.dumps(list(row.actions), separators=(",", ":")),
+                text,
                 row.notify,
                 row.highlight,
                 ts,
             )
-            for row in rows
-        ],
+        )
+    await txn.executemany(
+        "INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id,"
+        " stream_ordering, actions, notify, highlight, ts)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        values,
     )
 
 

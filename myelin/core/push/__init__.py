@@ -4,11 +4,18 @@
 - ``ruleset``: a user's customisations, validation of client rule bodies, the merged ruleset and
   the pure edits behind the push rules API.
 - ``evaluation``: conditions, ``evaluate`` and the helpers that interpret actions.
+- ``batch``: the same evaluation of one event for many users, each distinct test run once.
 - ``glob`` and ``property_paths``: the appendices' glob matching and dot-separated paths.
 
 The names callers need are re-exported here.
 """
 
+from myelin.core.push.batch import (
+    CompiledRuleset,
+    EventEvaluator,
+    Outcome,
+    compile_ruleset,
+)
 from myelin.core.push.evaluation import (
     PushContext,
     evaluate,
@@ -41,8 +48,11 @@ from myelin.core.push.ruleset import (
 )
 
 __all__ = [
+    "CompiledRuleset",
+    "EventEvaluator",
     "InvalidPushRuleError",
     "MalformedPushRuleError",
+    "Outcome",
     "PushContext",
     "PushRule",
     "PushRuleAnchorNotFoundError",
@@ -51,6 +61,7 @@ __all__ = [
     "RuleKind",
     "Ruleset",
     "UserPushRules",
+    "compile_ruleset",
     "default_rules",
     "delete_rule",
     "evaluate",

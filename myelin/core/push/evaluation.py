@@ -88,8 +88,8 @@ def _event_property_contains(condition: Condition, event: Mapping[str, Any]) -> 
     return any(is_valid_property_value(v) and _same_value(v, expected) for v in values)
 
 
-def _contains_display_name(event: Mapping[str, Any], context: PushContext) -> bool:
-    name = context.display_name
+def contains_display_name(event: Mapping[str, Any], name: str | None) -> bool:
+    """Whether ``content.body`` contains the display name ``name`` (none: no)."""
     body = lookup(event, _BODY_KEY)
     if not name or not isinstance(body, str):
         return False
@@ -134,7 +134,7 @@ def condition_matches(condition: Condition, event: Mapping[str, Any], context: P
     if kind == "event_property_contains":
         return _event_property_contains(condition, event)
     if kind == "contains_display_name":
-        return _contains_display_name(event, context)
+        return contains_display_name(event, context.display_name)
     if kind == "room_member_count":
         spec = condition.get("is")
         return isinstance(spec, str) and member_count_matches(spec, context.member_count)
