@@ -7,6 +7,7 @@ the hex SHA-256 of the token with their expiry, like access tokens.
 
 from dataclasses import dataclass
 
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database
 from myelin.storage.tokens import hash_token
 
@@ -22,21 +23,31 @@ class AccountStatus:
 class AccountStatusStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._caches = caches_of(db)
 
     async def get_status(self, user_id: str) -> AccountStatus | None:
-        """The account's status; None when there is no such local account."""
+        """The account's status; None when there is no such local account (cached: read on
+        every request; the setters below forget it)."""
+        cached = self._caches.account_statuses.get(user_id)
+        if isinstance(cached, AccountStatus):
+            return cached
+        generation = self._caches.user_generation
         row = await self._db.fetchrow(
             "SELECT locked, suspended FROM users WHERE user_id = $1", user_id
         )
         if row is None:
             return None
-        return AccountStatus(bool(row["locked"]), bool(row["suspended"]))
+        status = AccountStatus(bool(row["locked"]), bool(row["suspended"]))
+        if generation == self._caches.user_generation:
+            self._caches.account_statuses.put(user_id, status)
+        return status
 
     async def set_locked(self, user_id: str, locked: bool) -> bool:
         """Lock or unlock the account; False when there is no such account."""
         changed = await self._db.execute(
             "UPDATE users SET locked = $2 WHERE user_id = $1", user_id, locked
         )
+        self._caches.forget_user(user_id)
         return changed > 0
 
     async def set_suspended(self, user_id: str, suspended: bool) -> bool:
@@ -44,6 +55,7 @@ class AccountStatusStore:
         changed = await self._db.execute(
             "UPDATE users SET suspended = $2 WHERE user_id = $1", user_id, suspended
         )
+        self._caches.forget_user(user_id)
         return changed > 0
 
 

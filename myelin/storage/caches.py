@@ -3,7 +3,7 @@
 A persisted event row changes only when an outlier joins the room's DAG (its facts and stream
 ordering are rewritten) or when its room is purged, and a state group only when it is purged;
 the stores that do any of these invalidate here. Room versions and access tokens are cached
-likewise (see ``DatabaseCaches``).
+likewise, and user records with their lock and suspension (see ``DatabaseCaches``).
 One cache per ``Database`` object, so every store opened on it shares (and invalidates) the
 same one. Several worker processes on one database would each need to hear of the other's
 invalidations; this server runs one process.
@@ -25,6 +25,7 @@ STATE_MAP_CACHE_SIZE = 2048
 STATE_MAP_CACHE_ENTRIES = 100_000
 ROOM_VERSION_CACHE_SIZE = 10_000
 ACCESS_TOKEN_CACHE_SIZE = 10_000
+USER_CACHE_SIZE = 10_000
 
 
 class LruCache(Generic[K, V]):
@@ -104,11 +105,23 @@ class DatabaseCaches:
         # ``token_generation`` lets a read that raced a deletion leave its row uncached.
         self.access_tokens: LruCache[str, object] = LruCache(ACCESS_TOKEN_CACHE_SIZE)
         self.token_generation = 0
+        # user ID -> its ``UserRecord`` / its ``AccountStatus`` (typed loosely likewise), read
+        # on every authenticated request. Every write to ``users`` calls forget_user after
+        # it commits; ``user_generation`` plays the part of ``token_generation``.
+        self.users: LruCache[str, object] = LruCache(USER_CACHE_SIZE)
+        self.account_statuses: LruCache[str, object] = LruCache(USER_CACHE_SIZE)
+        self.user_generation = 0
 
     def forget_tokens(self) -> None:
         """Access tokens or devices were deleted: forget every cached token (rare events)."""
         self.access_tokens.clear()
         self.token_generation += 1
+
+    def forget_user(self, user_id: str) -> None:
+        """The user's row changed (password, admin, deactivation, lock, suspension...)."""
+        self.users.pop(user_id)
+        self.account_statuses.pop(user_id)
+        self.user_generation += 1
 
     def forget_room(self) -> None:
         """A room was purged: forget everything (purges are rare, rooms not tracked)."""

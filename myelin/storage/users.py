@@ -50,6 +50,7 @@ class UserStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._caches = caches_of(db)
 
     async def create_user(
         self,
@@ -83,10 +84,21 @@ class UserStore:
             raise UserExistsError(f"user {user_id} already exists")
 
     async def get_user(self, user_id: str) -> UserRecord | None:
+        """The account (cached: every write below forgets it; unknown users are not cached)."""
+        cached = self._caches.users.get(user_id)
+        if isinstance(cached, UserRecord):
+            return cached
+        generation = self._caches.user_generation
         row = await self._db.fetchrow(
             f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = $1", user_id
         )
-        return None if row is None else _user(row)
+        if row is None:
+            return None
+        record = _user(row)
+        # Not when a write happened while this read ran: the row may have changed by now.
+        if generation == self._caches.user_generation:
+            self._caches.users.put(user_id, record)
+        return record
 
     async def count_users(self) -> int:
         return int(await self._db.fetchval("SELECT COUNT(*) FROM users"))
@@ -104,12 +116,14 @@ class UserStore:
         count = await self._db.execute(
             "UPDATE users SET password_hash = $2 WHERE user_id = $1", user_id, password_hash
         )
+        self._caches.forget_user(user_id)
         return count > 0
 
     async def set_admin(self, user_id: str, admin: bool) -> bool:
         count = await self._db.execute(
             "UPDATE users SET admin = $2 WHERE user_id = $1", user_id, admin
         )
+        self._caches.forget_user(user_id)
         return count > 0
 
     async def deactivate_user(self, user_id: str) -> bool:
@@ -122,7 +136,8 @@ class UserStore:
             # Tokens without a device go explicitly; the rest cascade from their device.
             await txn.execute("DELETE FROM access_tokens WHERE user_id = $1", user_id)
             await txn.execute("DELETE FROM devices WHERE user_id = $1", user_id)
-        caches_of(self._db).forget_tokens()
+        self._caches.forget_tokens()
+        self._caches.forget_user(user_id)
         return count > 0
 
     async def get_profile(self, user_id: str) -> ProfileRecord | None:
