@@ -119,8 +119,12 @@ class EventStore:
         txn_id: TxnIdKey | None = None,
         push_actions: PendingPushActions | None = None,
         backfill_position: int | None = None,
+        childless: bool = False,
     ) -> PersistedEvent:
         """Persist ``event`` atomically and return its stream ordering and state group.
+
+        ``childless``: no stored event can point to ``event`` (a local event built just now on
+        the room's extremities), so it becomes a forward extremity without looking for children.
 
         ``backfill_position``: an event of the room's history fetched with ``/backfill``
         takes this negative stream ordering (from ``reserve_backfill_positions``: before
@@ -195,7 +199,7 @@ class EventStore:
                 )
             backfilled = backfill_position is not None
             if not outlier and rejected_reason is None and not soft_failed and not backfilled:
-                await self._update_forward_extremities(txn, event)
+                await self._update_forward_extremities(txn, event, childless=childless)
             if current is not None:
                 await set_current_state_txn(txn, room_id, current)
             if txn_id is not None:
@@ -277,7 +281,9 @@ class EventStore:
         # The full-text search index ("Server Side Search").
         await index_event_txn(txn, self._db.engine, event)
 
-    async def _update_forward_extremities(self, txn: Transaction, event: EventView) -> None:
+    async def _update_forward_extremities(
+        self, txn: Transaction, event: EventView, *, childless: bool
+    ) -> None:
         room_id = event.room_id
         # Its prev events now have a child: they are no longer extremities.
         await txn.executemany(
@@ -288,14 +294,16 @@ class EventStore:
         # CROSS JOIN keeps event_edges the outer table on SQLite (its planner otherwise walks
         # every event of the room through events_room_depth: a send cost grew with the room);
         # PostgreSQL plans it as the inner join it is.
-        child = await txn.fetchval(
-            "SELECT 1 FROM event_edges ee CROSS JOIN events e"
-            " WHERE e.event_id = ee.event_id"
-            f" AND ee.prev_event_id = $1 AND e.room_id = $2 AND {_VISIBLE_E}"
-            " LIMIT 1",
-            event.event_id,
-            room_id,
-        )
+        child = None
+        if not childless:
+            child = await txn.fetchval(
+                "SELECT 1 FROM event_edges ee CROSS JOIN events e"
+                " WHERE e.event_id = ee.event_id"
+                f" AND ee.prev_event_id = $1 AND e.room_id = $2 AND {_VISIBLE_E}"
+                " LIMIT 1",
+                event.event_id,
+                room_id,
+            )
         if child is None:
             await txn.execute(
                 "INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)"

@@ -35,25 +35,30 @@ async def record_txn_event_txn(
 
     Raise ``TxnIdUsedError`` when the transaction ID already created an event (the caller's
     transaction then rolls back: the retry must not make a second event)."""
-    row = await txn.fetchrow(
-        "SELECT room_id, event_id FROM event_txn_ids"
-        " WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-        key.user_id,
-        key.device_id,
-        key.txn_id,
-    )
-    if row is not None:
-        raise TxnIdUsedError(row["room_id"], row["event_id"])
-    await txn.execute(
-        "INSERT INTO event_txn_ids (user_id, device_id, txn_id, room_id, event_id,"
-        " created_ts) VALUES ($1, $2, $3, $4, $5, $6)",
-        key.user_id,
-        key.device_id,
-        key.txn_id,
-        room_id,
-        event_id,
-        key.created_ts,
-    )
+    # Insert first: the common case (a new transaction ID) costs one statement. The loop
+    # only repeats if the conflicting row was deleted (expired) between the two statements.
+    while True:
+        inserted = await txn.execute(
+            "INSERT INTO event_txn_ids (user_id, device_id, txn_id, room_id, event_id,"
+            " created_ts) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            key.user_id,
+            key.device_id,
+            key.txn_id,
+            room_id,
+            event_id,
+            key.created_ts,
+        )
+        if inserted:
+            return
+        row = await txn.fetchrow(
+            "SELECT room_id, event_id FROM event_txn_ids"
+            " WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+            key.user_id,
+            key.device_id,
+            key.txn_id,
+        )
+        if row is not None:
+            raise TxnIdUsedError(row["room_id"], row["event_id"])
 
 
 @dataclass(frozen=True)

@@ -178,10 +178,12 @@ class EventWriter:
         without the record: ``TxnIdUsedError`` when the transaction sent an event already).
         """
         async with self.locks.hold(room_id):
-            event, before = await self._build_locked(
+            event, before, extremities = await self._build_locked(
                 room_id, room_version, template, prev_event_ids
             )
-            written = await self._write_locked(event, EventSource.LOCAL, before, txn_id)
+            written = await self._write_locked(
+                event, EventSource.LOCAL, before, txn_id, built_on=extremities
+            )
         await self._notify(written)
         return written
 
@@ -191,7 +193,10 @@ class EventWriter:
         room_version: RoomVersion,
         template: EventTemplate,
         prev_event_ids: Sequence[str] | None,
-    ) -> tuple[EventView, StateBefore]:
+    ) -> tuple[EventView, StateBefore, list[str] | None]:
+        """The event, the state before it and the room's forward extremities it was built on
+        (None when ``prev_event_ids`` were given)."""
+        extremities = None
         if prev_event_ids is None:
             extremities = await self._events.get_forward_extremities(room_id)
             stored = await self._events.get_events(extremities)
@@ -211,7 +216,7 @@ class EventWriter:
         state_events = await load_state_events(self._events, before.state, wanted, room_version)
         prev_events = [prevs.views[p] for p in prev_event_ids]
         event = self.build_on(room_id, room_version, template, prev_events, state_events)
-        return event, before
+        return event, before, extremities
 
     def build_on(
         self,
@@ -280,7 +285,11 @@ class EventWriter:
         txn_id: TxnIdKey | None = None,
         *,
         backfill_position: int | None = None,
+        built_on: list[str] | None = None,
     ) -> WrittenEvent:
+        """``built_on``: the forward extremities a local event was just built on under this
+        same hold of the room's lock (they cannot have moved, and nothing can point to the
+        new event yet)."""
         room_version = event.room_version
         # 1. Auth against the event's own auth events (receipt step 4).
         rejection = await self._check_auth_events(event)
@@ -313,7 +322,7 @@ class EventWriter:
         current: bool | NewStateGroup = False
         push_actions = None
         if rejection is None and not soft_failed and source is not EventSource.BACKFILL:
-            current = await self._current_state_after(event, before, state_after)
+            current = await self._current_state_after(event, before, state_after, built_on)
             push_actions = await self._push_actions(event, before, state_after)
         persisted = await self._events.persist_event(
             event,
@@ -325,6 +334,7 @@ class EventWriter:
             txn_id=txn_id,
             push_actions=push_actions,
             backfill_position=backfill_position if source is EventSource.BACKFILL else None,
+            childless=built_on is not None,
         )
         return WrittenEvent(
             event,
@@ -423,11 +433,18 @@ class EventWriter:
         return None
 
     async def _current_state_after(
-        self, event: EventView, before: StateBefore, state_after: int | NewStateGroup
+        self,
+        event: EventView,
+        before: StateBefore,
+        state_after: int | NewStateGroup,
+        built_on: list[str] | None = None,
     ) -> bool | NewStateGroup:
         """What the room's current state becomes: the state after the event when it is the
-        only forward extremity left, else the resolution of every extremity's state."""
-        extremities = set(await self._events.get_forward_extremities(event.room_id))
+        only forward extremity left, else the resolution of every extremity's state.
+        ``built_on``: the room's extremities when known (see ``_write_locked``)."""
+        if built_on is None:
+            built_on = await self._events.get_forward_extremities(event.room_id)
+        extremities = set(built_on)
         others = sorted(extremities - set(event.prev_event_ids) - {event.event_id})
         if not others:
             return True
