@@ -184,6 +184,10 @@ class DeviceListsProvider:
             # An initial sync: the client queries the keys of everyone it tracks anyway.
             response.device_lists = {"changed": [], "left": []}
             return upto
+        if since == upto:
+            # The stream has not moved (membership changes are recorded on it too).
+            response.device_lists = {"changed": [], "left": []}
+            return upto
         changes = await self.device_lists.changes_between(request.user_id, since, upto)
         response.device_lists = changes.to_json()
         return upto

@@ -191,6 +191,8 @@ class PresenceProvider:
     ) -> int:
         if since is not None and since > upto:
             since = None
+        if since == upto:
+            return upto  # the stream has not moved
         wanted = request.filter.presence
         for event in await self._presence.presence_events(request.user_id, since, upto):
             if wanted.matches(event):

@@ -281,6 +281,8 @@ class ReceiptsProvider:
         self, request: SyncRequest, response: SyncResponse, since: int | None, upto: int
     ) -> int:
         incremental, full = rooms_to_sync(request, since, upto)
+        if since == upto:
+            incremental = []  # the stream has not moved: nothing new in those rooms
         user = request.user_id
         events = await self._receipts.receipt_events(user, incremental, since, upto)
         events.update(await self._receipts.receipt_events(user, full, None, upto))

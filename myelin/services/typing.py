@@ -155,6 +155,8 @@ class TypingProvider:
         self, request: SyncRequest, response: SyncResponse, since: int | None, upto: int
     ) -> int:
         incremental, full = rooms_to_sync(request, since, upto)
+        if since == upto:
+            incremental = []  # the stream has not moved: nothing new in those rooms
         events = await self._typing.typing_events(incremental, since, upto)
         events.update(await self._typing.typing_events(full, None, upto))
         for room_id in sorted(events):

@@ -45,6 +45,8 @@ class AccountDataProvider:
     ) -> int:
         if since is not None and since > upto:
             since = None
+        if since == upto and not request.newly_joined:
+            return upto  # the stream has not moved and no room needs its entries
         records = await self._store.get_changes(request.user_id, since, upto)
         if since is not None and request.newly_joined:
             changed = {(r.room_id, r.type) for r in records}

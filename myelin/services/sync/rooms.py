@@ -9,6 +9,8 @@ members", "Room History Visibility", "Stripped state"; the ``rooms`` object of `
    the filter lets through (``limited`` when older ones were left out); a room is *full*
    (every state event, timeline not bounded by ``since``) on an initial sync, with
    ``full_state``, and when the user joined it in this sync (or left and joined again).
+   An incremental sync skips joined rooms without an event in ``(since, upto]`` (one query
+   finds the others): their timeline and state change would be empty.
 3. ``state`` is the state at the start of the timeline: all of it for a full room, else what
    changed between the state at ``since`` and the start of the timeline (the gap), minus the
    events the timeline carries. With ``use_state_after`` it is the state at the end of the
@@ -59,6 +61,10 @@ class SyncReads(Protocol):
     async def last_event_at(self, room_id: str, upto: int) -> str | None: ...
 
     async def members_by_join_order(self, room_id: str) -> list[tuple[str, str]]: ...
+
+    async def rooms_changed_between(
+        self, room_ids: list[str], after: int, upto: int
+    ) -> set[str]: ...
 
 
 class EventPositions(Protocol):
@@ -149,6 +155,16 @@ class RoomsProvider:
                     if latest is not None:
                         at_upto[change.room_id] = latest
         room_filter = request.filter.room
+        # Joined rooms without a (visible) event in ``(since, upto]`` have nothing to send
+        # (empty timeline, no state change): one query names the rest. None: look at all.
+        moved: set[str] | None = None
+        if since is not None and not request.full_state:
+            joined = [r for r, m in at_upto.items() if m.membership == "join"]
+            moved = (
+                set()
+                if since == upto or not joined
+                else await self._sync.rooms_changed_between(joined, since, upto)
+            )
         blocks: list[bool] = []
 
         async def blocked() -> bool:
@@ -165,6 +181,8 @@ class RoomsProvider:
             request.memberships[room_id] = member.membership
             room_changes = changes.get(room_id, [])
             if member.membership == "join":
+                if moved is not None and room_id not in moved and not room_changes:
+                    continue
                 newly_joined = since is None or await self._joined_since(
                     user_id, room_id, since, room_changes
                 )

@@ -25,7 +25,7 @@ from myelin.services.sync.provider import (
     SyncResponse,
     wait_targets,
 )
-from myelin.services.sync.token import SyncToken
+from myelin.services.sync.token import StreamName, SyncToken
 
 PRESENCE_STATES = frozenset({"online", "offline", "unavailable"})
 
@@ -91,15 +91,14 @@ class SyncService:
         request.newly_joined.clear()
         upto = {p.stream: await p.current_position() for p in self._providers}
         response = SyncResponse(use_state_after=request.use_state_after)
-        token = since if since is not None else SyncToken()
+        reached: dict[StreamName, int] = {}
         for provider in self._providers:
             stream = provider.stream
             start = None if since is None else since.position(stream)
-            reached = await provider.sync(request, response, start, upto[stream])
-            token = token.advance(stream, reached)
+            reached[stream] = await provider.sync(request, response, start, upto[stream])
         for decorator in self._decorators:
             await decorator.decorate(request, response)
-        return response, token
+        return response, (since or SyncToken()).advance_many(reached)
 
     async def _wait(self, request: SyncRequest, token: SyncToken, remaining: float) -> bool:
         """Wait until a provider's notifier fires past ``token``; False on timeout."""

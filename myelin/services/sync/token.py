@@ -13,7 +13,8 @@ section (never leaving a client without persisted data).
 """
 
 import re
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from myelin.core.errors import ProtocolError
@@ -54,8 +55,16 @@ class SyncToken:
         """A copy with ``stream`` at ``position``."""
         return replace(self, **{stream: position})
 
+    def advance_many(self, positions: Mapping[StreamName, int]) -> "SyncToken":
+        """A copy with each stream of ``positions`` at its position."""
+        if not positions:
+            return self
+        values = {stream: getattr(self, stream) for stream in STREAM_NAMES}
+        values.update(positions)
+        return SyncToken(**values)
+
     def serialize(self) -> str:
-        return "s" + "_".join(str(getattr(self, f.name)) for f in fields(self))
+        return "s" + "_".join(str(getattr(self, name)) for name in STREAM_NAMES)
 
     def __str__(self) -> str:
         return self.serialize()
