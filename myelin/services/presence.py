@@ -27,6 +27,8 @@ PRESENCE_STATES = frozenset({ONLINE, UNAVAILABLE, OFFLINE})
 CURRENTLY_ACTIVE_MS = 60_000
 # A /sync that leaves the state unchanged refreshes last_active at most this often.
 SYNC_REFRESH_MS = 60_000
+# Users whose presence is remembered in memory (all forgotten at once past this).
+RECENT_LIMIT = 100_000
 
 JsonDict = dict[str, Any]
 
@@ -75,6 +77,14 @@ class PresenceService:
         # Set by the composition root (federation): every change, with the users sharing a
         # room with its user, for ``m.presence`` EDUs (sent for local users only).
         self.on_change: Callable[[str, JsonDict, Collection[str]], Awaitable[None]] | None = None
+        # user ID -> (state, status_msg, last_active_ts) as last written or read: every write
+        # goes through ``_set``, so /sync's set_presence need not read the row each time.
+        self._recent: dict[str, tuple[str, str | None, int]] = {}
+        # user ID -> writes under way; users with overlapping writes (whose order is not
+        # known here: nothing is remembered for them); ``_writes`` counts every write begun.
+        self._writing: dict[str, int] = {}
+        self._overlapped: set[str] = set()
+        self._writes = 0
 
     async def current_position(self) -> int:
         return await self._store.current_position()
@@ -107,25 +117,60 @@ class PresenceService:
         """
         if not self.enabled or presence not in PRESENCE_STATES:
             return
-        current = await self._store.get_presence(user_id)
+        current = await self._current(user_id)
         now = self._clock.now_ms()
         if (
             current is not None
-            and current.state == presence
-            and (presence != ONLINE or now - current.last_active_ts < SYNC_REFRESH_MS)
+            and current[0] == presence
+            and (presence != ONLINE or now - current[2] < SYNC_REFRESH_MS)
         ):
             return
-        await self._set(user_id, presence, None if current is None else current.status_msg)
+        await self._set(user_id, presence, None if current is None else current[1])
+
+    async def _current(self, user_id: str) -> tuple[str, str | None, int] | None:
+        """The user's (state, status_msg, last_active_ts), remembered or read."""
+        known = self._recent.get(user_id)
+        if known is not None:
+            return known
+        writes = self._writes
+        record = await self._store.get_presence(user_id)
+        if record is None:
+            return None
+        found = (record.state, record.status_msg, record.last_active_ts)
+        if writes == self._writes and user_id not in self._writing:
+            self._remember(user_id, found)
+        return found
+
+    def _remember(self, user_id: str, value: tuple[str, str | None, int]) -> None:
+        if len(self._recent) >= RECENT_LIMIT:
+            self._recent.clear()
+        self._recent[user_id] = value
 
     async def _set(self, user_id: str, state: str, status_msg: str | None) -> None:
         now = self._clock.now_ms()
-        position = await self._store.set_presence(
-            user_id,
-            state,
-            status_msg,
-            last_active_ts=now,
-            currently_active=state == ONLINE,
-        )
+        self._writes += 1
+        self._recent.pop(user_id, None)
+        if user_id in self._writing:
+            self._overlapped.add(user_id)
+        self._writing[user_id] = self._writing.get(user_id, 0) + 1
+        written = False
+        try:
+            position = await self._store.set_presence(
+                user_id,
+                state,
+                status_msg,
+                last_active_ts=now,
+                currently_active=state == ONLINE,
+            )
+            written = True
+        finally:
+            self._writing[user_id] -= 1
+            if not self._writing[user_id]:
+                del self._writing[user_id]
+                if user_id in self._overlapped:
+                    self._overlapped.discard(user_id)
+                elif written:
+                    self._remember(user_id, (state, status_msg, now))
         watchers = await self._sharing.users_sharing_rooms(user_id)
         await self.notifier.notify(position, None, {user_id, *watchers})
         if self.on_change is not None:
