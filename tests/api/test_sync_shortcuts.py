@@ -144,3 +144,17 @@ async def test_a_newly_joined_room_gets_sections_whose_streams_did_not_move(
     # And the next sync, with nothing moved, sends none of it again.
     again = await sync(bob, since=body["next_batch"])
     assert room_id not in again["rooms"]["join"]
+
+
+async def test_inline_filters_parsed_once_each_still_apply(serve: ServeFn) -> None:
+    client = await serve_accounts(serve)
+    alice = await new_user(client, "alice")
+    room_id = await alice.create_room(preset="private_chat")
+    for n in range(3):
+        await alice.send(room_id, f"m{n}")
+    for limit in (1, 2, 1, 3):
+        body = await sync(alice, filter={"room": {"timeline": {"limit": limit}}})
+        assert len(timeline(body, room_id)) == limit
+    for _ in range(2):
+        refused = await sync(alice, 400, filter={"room": {"timeline": {"limit": "x"}}})
+        assert refused["errcode"] == "M_BAD_JSON"
