@@ -35,6 +35,21 @@ ALICE, BOB, CAROL, DAVE, ERIN, FRANK = (
 HIGHLIGHT = {"set_tweak": "highlight"}
 
 
+def _tags_rule(stored: UserPushRules, value: Any) -> UserPushRules:
+    """An override for events whose ``content.tags`` array holds ``value``."""
+    return put_rule(
+        stored,
+        "override",
+        f"tags-{value}",
+        {
+            "conditions": [
+                {"kind": "event_property_contains", "key": "content.tags", "value": value}
+            ],
+            "actions": ["notify", {"set_tweak": "sound", "value": f"tag {value}"}],
+        },
+    )
+
+
 def _stored() -> dict[str, UserPushRules]:
     """Users whose rules differ in every way the spec allows."""
     none = UserPushRules()
@@ -116,6 +131,8 @@ def _stored() -> dict[str, UserPushRules]:
             "actions": ["notify", HIGHLIGHT],
         },
     )
+    # Arrays matched exactly: true, 1 and null are different items.
+    frank, erin, carol = _tags_rule(frank, True), _tags_rule(erin, 1), _tags_rule(carol, None)
     return {ALICE: none, BOB: bob, CAROL: carol, DAVE: dave, ERIN: erin, FRANK: frank}
 
 
@@ -152,6 +169,11 @@ EVENTS: list[dict[str, Any]] = [
     _message("all", **{"m.mentions": {"room": True}}),
     _message("flag", flag=True),
     _message("flag", flag=1),
+    _message("tags", tags=[1, "x"]),
+    _message("tags", tags=[True]),
+    _message("tags", tags=[None, 1.5, [1], {"a": True}]),
+    _message("tags", tags=[[True], "1", 1.0]),
+    _message("tags", tags=True),
     _message("emote", msgtype="m.emote"),
     _message(["not", "a", "string"]),
     _message("edit", **{"m.relates_to": {"rel_type": "m.replace", "event_id": "$x"}}),
@@ -271,6 +293,10 @@ def _events(draw: st.DrawFn) -> dict[str, Any]:
     flag = draw(st.sampled_from([None, True, 1, "1"]))
     if flag is not None:
         content["flag"] = flag
+    items = st.sampled_from([True, False, 1, 0, "1", None, 1.0, [1], {"a": 1}])
+    tags = draw(st.one_of(st.none(), st.lists(items, max_size=3), items))
+    if tags is not None:
+        content["tags"] = tags
     body = " ".join(draw(st.lists(_WORDS, max_size=5)))
     msgtype = draw(st.sampled_from(["m.text", "m.notice", "m.emote"]))
     sender = draw(st.sampled_from([ALICE, BOB, "@x:example.org"]))

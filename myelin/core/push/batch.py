@@ -28,8 +28,9 @@ from myelin.core.push.evaluation import (
     should_highlight,
     should_notify,
 )
+from myelin.core.push.property_paths import lookup
 from myelin.core.push.rules import Action, Condition, RuleKind
-from myelin.core.push.ruleset import Ruleset, strip_historical_actions
+from myelin.core.push.ruleset import Ruleset, is_valid_property_value, strip_historical_actions
 
 _BODY_KEY = "content.body"
 _CONDITION = "condition"
@@ -73,7 +74,7 @@ def outcome_of(actions: tuple[Action, ...]) -> Outcome:
 _Test = tuple[Hashable, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledRule:
     """An enabled rule: it matches when every one of its ``tests`` holds (none: always)."""
 
@@ -83,13 +84,18 @@ class CompiledRule:
     outcome: Outcome
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledRuleset:
-    """A user's ruleset prepared for ``EventEvaluator``: the enabled rules, in order."""
+    """A user's ruleset prepared for ``EventEvaluator``: the enabled rules, in order.
+
+    ``steps``: each rule's tests and outcome, as plain tuples for the evaluation loop;
+    ``by_display_name``: whether any test is ``contains_display_name``."""
 
     user_id: str
     ruleset: Ruleset
     rules: tuple[CompiledRule, ...]
+    steps: tuple[tuple[tuple[_Test, ...], Outcome], ...]
+    by_display_name: bool
 
 
 def _condition_key(condition: Condition) -> Hashable:
@@ -121,7 +127,9 @@ def compile_ruleset(user_id: str, ruleset: Ruleset) -> CompiledRuleset:
         else:
             tests = tuple((_condition_key(c), c) for c in rule.conditions)
         compiled.append(CompiledRule(rule.rule_id, rule.kind, tests, outcome_of(rule.actions)))
-    return CompiledRuleset(user_id, ruleset, tuple(compiled))
+    steps = tuple((rule.tests, rule.outcome) for rule in compiled)
+    by_name = any(key is _DISPLAY_NAME for tests, _ in steps for key, _ in tests)
+    return CompiledRuleset(user_id, ruleset, tuple(compiled), steps, by_name)
 
 
 class EventEvaluator:
@@ -148,16 +156,34 @@ class EventEvaluator:
             notification_levels={} if notification_levels is None else notification_levels,
         )
         self._answers: dict[Hashable, bool] = {}
+        # event_property_contains: per key, the array's valid items as (type, value), or None.
+        self._arrays: dict[str, frozenset[tuple[type, Any]] | None] = {}
 
     def outcome(self, compiled: CompiledRuleset, display_name: str | None) -> Outcome:
         """What the first matching rule of ``compiled`` does for this event (``NO_ACTIONS``
         when none matches, or when the user sent the event: they are never notified of it)."""
         if self._sender == compiled.user_id:
             return NO_ACTIONS
+        if compiled.by_display_name:
+            return self._outcome_by_name(compiled, display_name)
         answers = self._answers
-        for rule in compiled.rules:
-            for key, test in rule.tests:
-                # The one test whose answer depends on the user: asked per display name.
+        for tests, outcome in compiled.steps:
+            for key, test in tests:
+                answer = answers.get(key)
+                if answer is None:
+                    answer = answers[key] = self._run(key, test, None)
+                if not answer:
+                    break
+            else:
+                return outcome
+        return NO_ACTIONS
+
+    def _outcome_by_name(self, compiled: CompiledRuleset, display_name: str | None) -> Outcome:
+        """``outcome`` for a ruleset with ``contains_display_name`` tests: the one test whose
+        answer depends on the user, asked per display name."""
+        answers = self._answers
+        for tests, outcome in compiled.steps:
+            for key, test in tests:
                 asked = (_DISPLAY_NAME, display_name) if key is _DISPLAY_NAME else key
                 answer = answers.get(asked)
                 if answer is None:
@@ -165,7 +191,7 @@ class EventEvaluator:
                 if not answer:
                     break
             else:
-                return rule.outcome
+                return outcome
         return NO_ACTIONS
 
     def actions(self, compiled: CompiledRuleset, display_name: str | None) -> tuple[Action, ...]:
@@ -182,4 +208,29 @@ class EventEvaluator:
         if kind == _SENDER:
             # The rule ID of a sender rule is the user ID of the sender.
             return bool(self._sender == test)
+        if test.get("kind") == "event_property_contains":
+            return self._property_contains(test)
         return condition_matches(test, self._event, self._context)
+
+    def _property_contains(self, condition: Condition) -> bool:
+        """``event_property_contains`` with the array's items gathered once per key: its
+        conditions differ by user (``.m.rule.is_user_mention``), so they rarely share answers.
+
+        Items match exactly as in ``evaluation``: same type and value (``true`` is not ``1``).
+        """
+        key = condition.get("key")
+        if not isinstance(key, str) or "value" not in condition:
+            return False
+        if key in self._arrays:
+            items = self._arrays[key]
+        else:
+            values = lookup(self._event, key)
+            items = self._arrays[key] = (
+                frozenset((type(v), v) for v in values if is_valid_property_value(v))
+                if isinstance(values, list)
+                else None
+            )
+        expected = condition["value"]
+        if items is None or not is_valid_property_value(expected):
+            return False
+        return (type(expected), expected) in items
