@@ -452,6 +452,7 @@ async def open_homeserver(
             AccountDataProvider(stores.account_data, account_data.notifier),
         ],
         clock=clock,
+        stored_positions=stores.sync,
     )
     e2e_keys = E2EKeyService(
         config.server_name, E2EKeyStore(database), stores.devices, device_lists, clock

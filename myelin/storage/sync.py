@@ -46,6 +46,12 @@ class SyncStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def stream_positions(self) -> dict[str, int]:
+        """The committed position of every stream kept in ``stream_positions`` (see
+        ``storage.streams``), read at once: what each such stream's ``current_position`` is."""
+        rows = await self._db.fetch("SELECT stream, pos FROM stream_positions")
+        return {row["stream"]: int(row["pos"]) for row in rows}
+
     async def member_events_between(
         self, user_id: str, after: int, upto: int
     ) -> list[MemberChange]:

@@ -14,6 +14,8 @@ provider owns exactly one stream position and the response section(s) that strea
   syncing user and the rooms the user is joined to; the first matching notification wakes it.
 * ``current_position()``: the stream's latest position, read once at the start of a request;
   it becomes the ``upto`` of this request (never read again, so the response is consistent).
+  For a stream persisted in the ``stream_positions`` table it must be that table's row of the
+  same name: the sync service may read all of those at once instead of asking each provider.
 * ``sync(request, response, since, upto)``: add to ``response`` what happened in the stream
   in ``(since, upto]`` for ``request.user_id``; ``since`` None means an initial (complete)
   sync of the section. Return the position the section now reflects: usually ``upto``; less

@@ -1,7 +1,8 @@
 """Assembling ``/sync`` (spec: Client-Server API, "Syncing" and ``GET /sync``: ``since``,
 ``timeout``, ``full_state``, ``set_presence``).
 
-``SyncService.sync`` reads every provider's current position once, lets each provider fill its
+``SyncService.sync`` reads every provider's current position once (the persisted streams' all
+in one read when given ``stored_positions``), lets each provider fill its
 sections for ``(since, upto]`` (the rooms provider first), then the room decorators. An
 incremental sync with nothing for the client and a ``timeout`` long-polls: it waits on every
 provider's notifier past the positions it just covered, and computes again when one fires
@@ -11,8 +12,8 @@ was examined. An initial sync and a ``full_state`` sync never wait.
 """
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from myelin.clock import Clock
 from myelin.services.errors import MatrixError
@@ -30,6 +31,13 @@ from myelin.services.sync.token import StreamName, SyncToken
 PRESENCE_STATES = frozenset({"online", "offline", "unavailable"})
 
 
+class StoredPositions(Protocol):
+    async def stream_positions(self) -> Mapping[str, int]:
+        """Persisted streams' positions by name: each what that stream's provider's
+        ``current_position`` would read."""
+        ...
+
+
 class SyncService:
     def __init__(
         self,
@@ -38,6 +46,7 @@ class SyncService:
         clock: Clock,
         decorators: Sequence[RoomDecorator] = (),
         presence: PresenceSetter | None = None,
+        stored_positions: StoredPositions | None = None,
     ) -> None:
         streams = [p.stream for p in providers]
         if len(set(streams)) != len(streams):
@@ -48,6 +57,7 @@ class SyncService:
         self._decorators = list(decorators)
         self._clock = clock
         self.presence = presence
+        self._stored_positions = stored_positions
 
     def add_provider(self, provider: StreamProvider) -> None:
         """Plug in another stream's provider (typing, receipts, presence, ...)."""
@@ -89,7 +99,15 @@ class SyncService:
     ) -> tuple[SyncResponse, SyncToken]:
         request.memberships.clear()
         request.newly_joined.clear()
-        upto = {p.stream: await p.current_position() for p in self._providers}
+        stored: Mapping[str, int] = {}
+        if self._stored_positions is not None:
+            stored = await self._stored_positions.stream_positions()
+        upto: dict[StreamName, int] = {}
+        for provider in self._providers:
+            position = stored.get(provider.stream)
+            if position is None:
+                position = await provider.current_position()
+            upto[provider.stream] = position
         response = SyncResponse(use_state_after=request.use_state_after)
         reached: dict[StreamName, int] = {}
         for provider in self._providers:
