@@ -109,6 +109,8 @@ class InProcessNotifier:
                 waiter.future.set_result(stream_position)
 
     def _already_happened(self, waiter: _Waiter) -> int | None:
+        if waiter.after >= self._latest:
+            return None  # nothing past ``after`` was notified (the usual long-poll)
         if waiter.after < self._forgotten_up_to:
             # Something past ``after`` may have been forgotten: wake at once to be safe.
             return self._latest

@@ -75,6 +75,16 @@ async def test_notification_before_the_wait_is_not_missed() -> None:
     assert await notifier.wait_for(6, 30, room_ids={"!b:x"}) == 8
     assert await notifier.wait_for(6, 30, room_ids={"!a:x"}) == 7
     assert notifier.latest_position == 8
+    # Out of order (concurrent writers): 10 notified before 9; a caller at 9 still sees 10.
+    await notifier.notify(10, "!a:x")
+    await notifier.notify(9, "!b:x")
+    assert await notifier.wait_for(9, 30, room_ids={"!a:x"}) == 10
+    # A caller at the latest position waits: nothing remembered is past it.
+    waiter = asyncio.ensure_future(notifier.wait_for(10, 30, room_ids={"!a:x", "!b:x"}))
+    await _settle()
+    assert not waiter.done()
+    await notifier.notify(11, "!b:x")
+    assert await waiter == 11
 
 
 async def test_forgotten_history_wakes_at_once() -> None:

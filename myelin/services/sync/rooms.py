@@ -147,7 +147,7 @@ class RoomsProvider:
                 if earlier is not None:
                     at_upto[current.room_id] = earlier
         changes: dict[str, list[MemberChange]] = {}
-        if since is not None:
+        if since is not None and since < upto:
             for change in await self._sync.member_events_between(user_id, since, upto):
                 changes.setdefault(change.room_id, []).append(change)
                 if change.room_id not in at_upto:
