@@ -3,13 +3,13 @@
 Statements use asyncpg's native ``$1`` placeholders unchanged. Transactions run at READ
 COMMITTED, PostgreSQL's default; the stores serialise what must be serialised with row locks
 (see ``myelin.storage.streams``).
+
+asyncpg is imported when a pool is opened: a server on SQLite never loads it (about 3 MiB).
 """
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
-
-import asyncpg
 
 from myelin.storage.database import (
     Database,
@@ -96,6 +96,8 @@ class PostgresDatabase(Database):
 
 async def open_postgres(params: PostgresParams) -> Database:
     """Open a connection pool to the PostgreSQL database ``params`` describes."""
+    import asyncpg
+
     try:
         pool = await asyncpg.create_pool(
             host=params.host,

@@ -8,6 +8,9 @@ header before it is decoded, and one with more pixels than the limit is refused
 (``ImageTooLarge``) without decoding it (decompression bombs). Animated sources give an
 animated WebP when the client asks for animation (the spec prefers WebP), a static first frame
 otherwise.
+
+Pillow is imported by the first call that needs it (in the repository's worker thread), not
+with this module: a server that never sees an image does not load it (about 2 MiB).
 """
 
 import io
@@ -15,9 +18,10 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
 
 Method = Literal["crop", "scale"]
 
@@ -57,8 +61,10 @@ class Thumbnail:
     height: int
 
 
-def _open(path: Path, max_pixels: int) -> Image.Image:
+def _open(path: Path, max_pixels: int) -> "Image.Image":
     """Open (header only) and check the pixel count before anything is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb check warns (or raises) at its global limit; ours is stricter.
@@ -85,6 +91,8 @@ def check_pixels(head: bytes, max_pixels: int) -> None:
     """Refuse (``ImageTooLarge``) an image whose header, found in ``head`` (the first bytes of
     a file), declares more than ``max_pixels`` pixels; nothing is decoded. Bytes that are not
     a recognisable image header pass: they are no image a decoder would expand."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             # Pillow's own (laxer or stricter) bomb limit must not decide; ours does.
@@ -134,7 +142,9 @@ def target_size(width: int, height: int, box_w: int, box_h: int, method: Method)
     return crop_w, crop_h
 
 
-def _resize(frame: Image.Image, box_w: int, box_h: int, method: Method) -> Image.Image:
+def _resize(frame: "Image.Image", box_w: int, box_h: int, method: Method) -> "Image.Image":
+    from PIL import Image, ImageOps
+
     width, height = frame.size
     out_w, out_h = target_size(width, height, box_w, box_h, method)
     if method == "scale":
@@ -145,7 +155,7 @@ def _resize(frame: Image.Image, box_w: int, box_h: int, method: Method) -> Image
     return ImageOps.fit(frame, (out_w, out_h), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
 
 
-def _static_mode(image: Image.Image, jpeg: bool) -> Image.Image:
+def _static_mode(image: "Image.Image", jpeg: bool) -> "Image.Image":
     if jpeg:
         return image if image.mode in ("RGB", "L") else image.convert("RGB")
     if image.mode in ("1", "L", "LA", "P", "RGB", "RGBA"):
@@ -157,6 +167,8 @@ def render(
     path: Path, box_w: int, box_h: int, method: Method, *, animated: bool, max_pixels: int
 ) -> Thumbnail:
     """A thumbnail of the image at ``path`` for the box, animated when asked and possible."""
+    from PIL import ImageOps
+
     with _open(path, max_pixels) as image:
         frames = int(getattr(image, "n_frames", 1))
         is_animated = bool(getattr(image, "is_animated", False)) and frames > 1
@@ -183,7 +195,9 @@ def render(
         return Thumbnail(out.getvalue(), content_type, thumb.size[0], thumb.size[1])
 
 
-def _render_animated(image: Image.Image, box_w: int, box_h: int, method: Method) -> Thumbnail:
+def _render_animated(image: "Image.Image", box_w: int, box_h: int, method: Method) -> Thumbnail:
+    from PIL import ImageSequence
+
     try:
         frames: list[Image.Image] = []
         durations: list[int] = []
