@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from myelin import __version__
 from myelin.api.account import account_endpoints
@@ -86,7 +85,7 @@ from myelin.federation.backoff import BackoffPolicy, DestinationBackoff
 from myelin.federation.client import FederationClient
 from myelin.federation.discovery import DnsResolver, SystemDnsResolver
 from myelin.federation.policy import FederationPolicy
-from myelin.federation.tls import client_ssl_context, server_ssl_context
+from myelin.federation.tls import ClientContextSource, LazyClientContext, server_ssl_context
 from myelin.services.account_data import AccountDataService
 from myelin.services.account_management import AccountManagementService, EventRoomLeaver
 from myelin.services.accounts import AccountService
@@ -533,7 +532,7 @@ async def open_homeserver(
         ),
         *capabilities_endpoints(get_login_token=config.login_via_existing_session),
     ]
-    metrics = HttpMetrics(CollectorRegistry())
+    metrics = HttpMetrics()
     ratelimiter, federation_ratelimiter = ratelimiters_from_config(config, clock)
     hs = Homeserver(
         config=config,
@@ -558,8 +557,10 @@ async def open_homeserver(
         account_data=account_data,
         filters=filters,
     )
+    # One outbound TLS context for federation requests and media redirects, made on first use.
+    tls = client_tls(config)
     hs.federation, hs.key_ring, verifier = federation_transport(
-        config, database, server_keys, clock, dns
+        config, database, server_keys, clock, dns=dns, tls=tls
     )
     # Server administration (helper-27): locks and suspensions are checked on every request.
     moderation = AccountModeration(
@@ -761,7 +762,7 @@ async def open_homeserver(
         room_reads.remote_timestamp = backfiller.remote_timestamp_to_event
         event_writer.after_persist.append(hs.federation_sender.on_event_persisted)
         await hs.federation_sender.start()
-    hs.media = media_repository(config, stores, clock, hs.federation)
+    hs.media = media_repository(config, stores, clock, hs.federation, tls)
     previewer = None
     if config.url_preview_enabled:
         previewer = UrlPreviewer(
@@ -848,6 +849,7 @@ def media_repository(
     stores: Stores,
     clock: Clock,
     federation: FederationClient | None = None,
+    tls: ClientContextSource | None = None,
 ) -> MediaRepository:
     """The media repository on the local filesystem under media_store_path; media of other
     servers fetched over federation (redirects of the origin followed only to addresses the
@@ -872,12 +874,18 @@ def media_repository(
         fetcher = FederationMediaFetcher(
             federation,
             IpFilter(config.url_preview_ip_range_blacklist, config.url_preview_ip_range_whitelist),
-            client_ssl_context(
-                verify=config.federation_verify_certificates,
-                custom_ca_files=[config.resolve(p) for p in config.federation_custom_ca_list],
-            ),
+            tls if tls is not None else client_tls(config),
         )
     return MediaRepository(settings, stores.media, backend, clock, remote=fetcher)
+
+
+def client_tls(config: HomeserverConfig) -> LazyClientContext:
+    """The outbound TLS context of federation_verify_certificates and
+    federation_custom_ca_list (a bad CA file fails here; the context is made on first use)."""
+    return LazyClientContext(
+        verify=config.federation_verify_certificates,
+        custom_ca_files=[config.resolve(p) for p in config.federation_custom_ca_list],
+    )
 
 
 def federation_transport(
@@ -885,7 +893,9 @@ def federation_transport(
     database: Database,
     server_keys: ServerKeyService,
     clock: Clock,
+    *,
     dns: DnsResolver | None = None,
+    tls: ClientContextSource | None = None,
 ) -> tuple[FederationClient, KeyRing, FederationRequestVerifier]:
     """The federation client, key ring and inbound request verifier, with the operator's
     policy (federation.enabled / allow / deny and federation_domain_whitelist)."""
@@ -908,10 +918,7 @@ def federation_transport(
         server_name=config.server_name,
         signing_key=server_keys.signing_key,
         dns=dns if dns is not None else SystemDnsResolver(),
-        ssl_context=client_ssl_context(
-            verify=config.federation_verify_certificates,
-            custom_ca_files=[config.resolve(p) for p in config.federation_custom_ca_list],
-        ),
+        ssl_context=tls if tls is not None else client_tls(config),
         policy=policy,
         backoff=backoff,
         clock=clock,

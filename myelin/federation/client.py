@@ -34,6 +34,7 @@ from myelin.federation.discovery import (
 )
 from myelin.federation.policy import FederationPolicy
 from myelin.federation.request_signing import NO_CONTENT, sign_request
+from myelin.federation.tls import ClientContextSource, resolve_client_context
 
 logger = logging.getLogger("myelin.federation")
 
@@ -149,7 +150,7 @@ class FederationClient:
         server_name: str,
         signing_key: SigningKey,
         dns: DnsResolver,
-        ssl_context: Any,
+        ssl_context: ClientContextSource,
         policy: FederationPolicy,
         backoff: DestinationBackoff,
         clock: Clock,
@@ -171,7 +172,7 @@ class FederationClient:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
                 resolver=_Resolver(self._dns),
-                ssl=self._ssl,
+                ssl=resolve_client_context(self._ssl),
                 limit=0,
                 limit_per_host=32,
                 keepalive_timeout=60,

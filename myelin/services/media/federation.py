@@ -27,6 +27,7 @@ from myelin.federation.client import (
     HttpResponseError,
     quote_segment,
 )
+from myelin.federation.tls import ClientContextSource, resolve_client_context
 from myelin.services.errors import MatrixError
 from myelin.services.media.backend import CHUNK_SIZE
 from myelin.services.media.repository import RemoteMedia
@@ -88,7 +89,9 @@ async def _chunks(reader: aiohttp.BodyPartReader | aiohttp.StreamReader) -> Asyn
 class FederationMediaFetcher:
     """A ``RemoteMediaFetcher`` over the federation client."""
 
-    def __init__(self, client: FederationClient, redirect_filter: IpFilter, ssl: Any) -> None:
+    def __init__(
+        self, client: FederationClient, redirect_filter: IpFilter, ssl: ClientContextSource
+    ) -> None:
         self._client = client
         self._filter = redirect_filter
         self._ssl = ssl
@@ -188,7 +191,9 @@ class FederationMediaFetcher:
         session = await stack.enter_async_context(
             aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    resolver=FilteringResolver(self._filter), ssl=self._ssl, use_dns_cache=False
+                    resolver=FilteringResolver(self._filter),
+                    ssl=resolve_client_context(self._ssl),
+                    use_dns_cache=False,
                 ),
                 trust_env=False,
                 headers={"User-Agent": "Myelin"},
