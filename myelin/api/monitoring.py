@@ -5,7 +5,6 @@
 """
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from myelin.api.http import Context, Endpoint
 from myelin.api.metrics import HttpMetrics
@@ -20,6 +19,9 @@ def health_endpoints() -> list[Endpoint]:
 
 def metrics_endpoints(metrics: HttpMetrics) -> list[Endpoint]:
     async def serve(ctx: Context) -> web.StreamResponse:
+        # Imported on the first scrape only (see myelin.api.metrics).
+        from prometheus_client import CONTENT_TYPE_LATEST
+
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
