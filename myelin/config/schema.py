@@ -7,7 +7,6 @@ against such a dataclass, collecting every problem with the path of the bad key 
 """
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -228,6 +227,8 @@ def parse_section(
     unknown_keys = [k for k in raw if k not in fields]
     for key in unknown_keys:
         where = _join(path, str(key))
+        import difflib  # only for a key that needs a suggestion
+
         close = difflib.get_close_matches(str(key), list(fields), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "remove it"
         if warn_unknown:

@@ -4,17 +4,19 @@ Files in ``myelin/storage/migrations/`` are named ``NNNN_name.sql`` (both engine
 pair ``NNNN_name.sqlite.sql`` + ``NNNN_name.postgres.sql`` (ENGINE DIFFERENCE: types such as
 identity columns). Each version is applied in its own transaction together with its row in
 ``schema_version (version, applied_ts)``. A database whose recorded version is newer than the
-newest file is refused with ``SchemaTooNewError``.
+newest file is refused with ``SchemaTooNewError``. The files are read from the directory next to
+this module (importlib.resources, which a zip import would need, costs a running server memory).
 """
 
 import re
 import time
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 
 from myelin.storage.database import Database, Engine, Transaction
 from myelin.storage.errors import MigrationError, SchemaTooNewError
 
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(sqlite|postgres))?\.sql$")
 
 # Lock key serialising concurrent migrators on PostgreSQL ("myelin" in ASCII).
@@ -38,7 +40,7 @@ def load_migrations(engine: Engine) -> list[Migration]:
     """The migrations for ``engine``, in version order; checks the file set is consistent."""
     common: dict[int, tuple[str, str]] = {}
     specific: dict[int, dict[str, tuple[str, str]]] = {}
-    for entry in resources.files("myelin.storage").joinpath("migrations").iterdir():
+    for entry in sorted(MIGRATIONS_DIR.iterdir()):
         if not entry.name.endswith(".sql"):
             continue
         match = _NAME.match(entry.name)

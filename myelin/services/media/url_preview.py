@@ -26,7 +26,6 @@ from aiohttp.resolver import ThreadedResolver
 
 from myelin.clock import Clock
 from myelin.services.errors import MatrixError
-from myelin.services.media.opengraph import parse_open_graph
 from myelin.services.media.repository import MediaRepository
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -174,6 +173,9 @@ class UrlPreviewer:
                 return await self._image_result(page, user_id)
             if page.content_type not in ("text/html", "application/xhtml+xml"):
                 return {}
+            # html.parser is loaded with the first page previewed.
+            from myelin.services.media.opengraph import parse_open_graph
+
             og: dict[str, Any] = dict(parse_open_graph(_decode(page), page.url))
             image_url = og.get("og:image")
             if isinstance(image_url, str):
