@@ -1,9 +1,13 @@
-"""``SyncStore.stream_positions`` (no spec section: the positions behind ``/sync`` tokens) reads
-in one statement what each persisted stream's own ``current_position`` reads."""
+"""Reads behind ``/sync`` (Client-Server API, "Syncing"): ``SyncStore.stream_positions`` reads
+in one statement what each persisted stream's own ``current_position`` reads, and the user's
+current memberships agree with their member events."""
 
-from myelin.storage import Database, make_stores
+from typing import Any
+
+from myelin.storage import Database, NewStateGroup, make_stores
 from myelin.storage.device_lists import DeviceListStore
 from myelin.storage.to_device import ToDeviceStore
+from tests.storage.helpers import make_event
 
 ALICE = "@alice:example.org"
 
@@ -26,3 +30,45 @@ async def test_one_read_gives_every_persisted_stream_position(database: Database
     assert positions["receipts"] == await stores.receipts.current_position()
     assert positions["device_lists"] == await device_lists.current_position() == 1
     assert positions["to_device"] == await to_device.current_position()
+
+
+async def test_current_memberships_read_as_the_member_events_say(database: Database) -> None:
+    """The membership column of the current state gives what the event's content says: an
+    odd ``membership`` (not a string, or empty) reads as the event JSON would."""
+    stores = make_stores(database)
+    events = stores.events
+    contents: dict[str, Any] = {
+        "!join:x": {"membership": "join"},
+        "!invite:x": {"membership": "invite"},
+        "!odd:x": {"membership": 5},
+        "!empty:x": {"membership": ""},
+    }
+    for room_id, content in contents.items():
+        create = make_event(f"$c{room_id}", "m.room.create", state_key="", room_id=room_id)
+        first = await events.persist_event(
+            create,
+            received_ts=1,
+            state_after=NewStateGroup(None, {("m.room.create", ""): create.event_id}),
+            set_current_state=True,
+        )
+        joined = make_event(
+            f"$m{room_id}",
+            "m.room.member",
+            room_id=room_id,
+            state_key=ALICE,
+            sender=ALICE,
+            content=content,
+            prev=[create.event_id],
+        )
+        await events.persist_event(
+            joined,
+            received_ts=1,
+            state_after=NewStateGroup(
+                first.state_group, {("m.room.member", ALICE): joined.event_id}
+            ),
+            set_current_state=True,
+        )
+    found = {c.room_id: c.membership for c in await stores.sync.current_memberships(ALICE)}
+    assert found == {"!join:x": "join", "!invite:x": "invite", "!odd:x": "leave", "!empty:x": ""}
+    changes = await stores.sync.member_events_between(ALICE, 0, 10**6)
+    assert {c.room_id: c.membership for c in changes} == found
