@@ -27,6 +27,8 @@ from myelin.storage.to_device import InboxMessage
 
 logger = logging.getLogger(__name__)
 
+# Devices whose acknowledged position is remembered (all forgotten at once past this).
+ACKNOWLEDGED_LIMIT = 100_000
 # "100 messages is recommended as a reasonable limit."
 SYNC_LIMIT = 100
 
@@ -71,6 +73,9 @@ class ToDeviceService:
     # Set by the composition root: messages for another server's users (server, sender,
     # type, messages by user and device), sent as an ``m.direct_to_device`` EDU.
     send_remote: Callable[[str, str, str, dict[str, Any]], Awaitable[None]] | None = None
+    # (user, device) -> the position up to which its messages were deleted by this process:
+    # a /sync acknowledging no more than that writes nothing (positions only grow).
+    _acknowledged: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     async def send(
         self,
@@ -123,8 +128,14 @@ class ToDeviceService:
     ) -> tuple[list[dict[str, Any]], int]:
         """Acknowledge everything up to ``since`` (deleting it) and return the next messages
         after it with the position they reach (``upto`` when all were returned)."""
-        if since > 0:
+        key = (user_id, device_id)
+        if since > self._acknowledged.get(key, 0):
             await self.store.delete_messages_upto(user_id, device_id, since)
+            if len(self._acknowledged) >= ACKNOWLEDGED_LIMIT:
+                self._acknowledged.clear()
+            self._acknowledged[key] = max(since, self._acknowledged.get(key, 0))
+        if since >= upto:
+            return [], upto
         pending = await self.store.get_messages(user_id, device_id, since, upto, limit)
         reached = pending[-1].stream_id if len(pending) >= limit else upto
         return [m.message for m in pending], reached
