@@ -8,8 +8,6 @@ between the two servers.
 import asyncio
 from typing import Protocol
 
-import bcrypt
-
 from myelin.clock import Clock
 from myelin.core.errors import InvalidIdentifierError
 from myelin.core.identifiers import UserID, is_valid_user_localpart
@@ -50,11 +48,15 @@ def _password_bytes(password: str) -> bytes:
 
 def hash_password(password: str, rounds: int) -> str:
     """A bcrypt hash (``$2b$...``) of ``password`` with cost ``rounds``."""
+    import bcrypt  # loaded with the first password, not at start
+
     return bcrypt.hashpw(_password_bytes(password), bcrypt.gensalt(rounds)).decode("ascii")
 
 
 def check_password(password: str, password_hash: str) -> bool:
     """Whether ``password`` matches a bcrypt ``password_hash``."""
+    import bcrypt
+
     try:
         return bcrypt.checkpw(_password_bytes(password), password_hash.encode("ascii"))
     except ValueError:
