@@ -6,6 +6,7 @@ Each test first uses every token twice (the second use is answered from the cach
 changes tokens or the account through the API, and uses the tokens again at once.
 """
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,13 @@ from tests.api.account_support import (
     serve_accounts,
     shared_secret_register,
 )
-from tests.api.conftest import SERVER_NAME, FakeClock, ServeFn
+from tests.api.appservice_support import (
+    as_auth,
+    register_as_user,
+    start_homeserver,
+    write_registration,
+)
+from tests.api.conftest import SERVER_NAME, FakeClock, MakeConfig, ServeFn
 
 ALICE = f"@alice:{SERVER_NAME}"
 V1 = "/_matrix/client/v1"
@@ -168,3 +175,38 @@ async def test_cached_token_expires_at_its_expiry_exactly(serve: ServeFn, clock:
     clock.now += 1
     body = await _refused(client, session["access_token"])
     assert body["soft_logout"] is True
+
+
+async def test_appservice_sessions_and_assertions_follow_logout(
+    make_config: MakeConfig, clock: FakeClock, tmp_path: Path
+) -> None:
+    # No bridge listens: only the as_token's requests are looked at here.
+    hs, client = await start_homeserver(make_config, clock, write_registration(tmp_path, None))
+    try:
+        alice = await register_as_user(client, "_bridge_alice")
+        response = await client.post(
+            f"{V3}/login",
+            json={
+                "type": "m.login.application_service",
+                "identifier": {"type": "m.id.user", "user": "_bridge_alice"},
+            },
+            headers=as_auth(),
+        )
+        session = await response.json()
+        token, device = session["access_token"], session["device_id"]
+        await _warm(client, token)
+        asserted = f"{V3}/account/whoami?user_id={quote(alice)}&device_id={device}"
+        for _ in range(2):
+            found = await client.get(asserted, headers=as_auth())
+            assert (await found.json())["device_id"] == device
+        logout = await client.post(f"{V3}/logout", json={}, headers=auth_header(token))
+        assert logout.status == 200
+        await _refused(client, token)
+        # The as_token itself still works; the logged-out device is gone for it too.
+        gone = await client.get(asserted, headers=as_auth())
+        assert gone.status == 400 and (await gone.json())["errcode"] == "M_UNKNOWN_DEVICE"
+        found = await client.get(f"{V3}/account/whoami?user_id={quote(alice)}", headers=as_auth())
+        assert (await found.json())["user_id"] == alice
+    finally:
+        await client.close()
+        await hs.close()
