@@ -9,8 +9,11 @@ do not grow the table.
 
 from myelin.storage.database import Database
 
-# How often allocating an ID is retried when a concurrent upload took the same one.
-_ATTEMPTS = 5
+# How often allocating an ID is retried when a concurrent upload took the same one. Each round
+# one of the competing uploads wins, so an upload may lose as many rounds as there are uploads
+# racing it (five was too few: 8 concurrent uploads of one user failed now and then on
+# PostgreSQL).
+_ATTEMPTS = 100
 
 
 class FilterStore:
