@@ -150,6 +150,8 @@ class RoomStore:
             await txn.execute("DELETE FROM room_current_state WHERE room_id = $1", room_id)
             await txn.execute("DELETE FROM state_groups WHERE room_id = $1", room_id)
             await txn.execute("DELETE FROM room_aliases WHERE room_id = $1", room_id)
+            await txn.execute("DELETE FROM event_push_actions WHERE room_id = $1", room_id)
+            await txn.execute("DELETE FROM implicit_reads WHERE room_id = $1", room_id)
             await txn.execute("DELETE FROM rooms WHERE room_id = $1", room_id)
         caches_of(self._db).forget_room()
         return events

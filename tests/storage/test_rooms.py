@@ -3,6 +3,7 @@
 import pytest
 
 from myelin.storage import Database, NewStateGroup, RoomAliasExistsError, make_stores
+from myelin.storage.push_actions import PendingPushActions, PushActionRow
 from tests.storage.helpers import ROOM, make_event, member
 
 OTHER = "!other:example.org"
@@ -70,6 +71,9 @@ async def test_purge_room_frees_every_row(database: Database) -> None:
             make_event(f"$msg{room}", room_id=room, prev=[join.event_id], auth=[join.event_id]),
             received_ts=1,
             state_after=p2.state_group,
+            push_actions=PendingPushActions(
+                [PushActionRow("@b:x", ["notify"], True, False)], "main", 1, read_by="@a:x"
+            ),
         )
     tables = (
         "events",
@@ -83,6 +87,8 @@ async def test_purge_room_frees_every_row(database: Database) -> None:
         "current_state_events",
         "room_aliases",
         "rooms",
+        "event_push_actions",
+        "implicit_reads",
     )
     before = {table: await _count(database, table) for table in tables}
     assert await stores.rooms.purge_room(ROOM) == 3
