@@ -2,10 +2,11 @@
 
 Outbound: certificates are checked against the system trust store plus the operator's
 ``federation_custom_ca_list``; ``federation_verify_certificates: false`` turns every check off
-(labs only) and is logged loudly each time a context is made. ``LazyClientContext`` makes the
-server's one outbound context on first use: loading the system trust store costs about 2 MiB
-that a server which never talks to another one need not hold. Inbound: the listener's
-certificate chain and key (``tls_certificate_path``, ``tls_private_key_path``).
+(labs only) and is logged loudly for each context (the server's when it starts).
+``LazyClientContext`` makes the server's one outbound context on first use: loading the system
+trust store costs about 2 MiB that a server which never talks to another one need not hold.
+Inbound: the listener's certificate chain and key (``tls_certificate_path``,
+``tls_private_key_path``).
 """
 
 import logging
