@@ -20,6 +20,9 @@ def test_format_and_advance() -> None:
     assert token.serialize() == "s5_0_0_2_0_0_0"
     assert token.advance("account_data", 9).serialize() == "s5_9_0_2_0_0_0"
     assert token.position("typing") == 2
+    moved = token.advance_many({"receipts": 3, "device_lists": 4})
+    assert moved.serialize() == "s5_0_3_2_0_0_4" and token.serialize() == "s5_0_0_2_0_0_0"
+    assert token.advance_many({}) == token
 
 
 @pytest.mark.parametrize(
