@@ -72,3 +72,30 @@ async def test_current_memberships_read_as_the_member_events_say(database: Datab
     assert found == {"!join:x": "join", "!invite:x": "invite", "!odd:x": "leave", "!empty:x": ""}
     changes = await stores.sync.member_events_between(ALICE, 0, 10**6)
     assert {c.room_id: c.membership for c in changes} == found
+
+
+async def test_member_lookups_use_the_state_events_index(database: Database) -> None:
+    if database.engine != "sqlite":
+        return  # the plans are checked on SQLite; PostgreSQL chooses by table statistics
+    stores = make_stores(database)
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    fetch = database.fetch
+
+    async def recording_fetch(sql: str, *args: Any) -> Any:
+        statements.append((sql, args))
+        return await fetch(sql, *args)
+
+    database.fetch = recording_fetch  # type: ignore[method-assign]
+    try:
+        await stores.room_reads.get_member_event_ids("!r:x", ALICE)
+        await stores.sync.membership_at(ALICE, "!r:x", 10)
+    finally:
+        database.fetch = fetch  # type: ignore[method-assign]
+    assert len(statements) == 2
+    # Both seek the user's member events in the room, in stream order: no walk over the
+    # room's messages, no sort.
+    for sql, args in statements:
+        plan = await database.fetch(f"EXPLAIN QUERY PLAN {sql}", *args)
+        steps = [str(row["detail"]) for row in plan]
+        assert any("USING INDEX events_room_state" in step for step in steps), steps
+        assert not any("TEMP B-TREE" in step for step in steps), steps
