@@ -9,7 +9,9 @@ import asyncio
 import getpass
 import logging
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from myelin import __version__
 from myelin.app import describe_database, open_database, run_homeserver
@@ -91,10 +93,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(config.logging.level, config.logging.format)
     logging.getLogger("myelin").info("Configuration: %s", path.resolve())
     try:
-        asyncio.run(run_homeserver(config))
+        _serve_forever(run_homeserver(config))
     except (SigningKeyFileError, StorageError, OSError) as e:
         raise CommandError(str(e)) from e
     return 0
+
+
+def _serve_forever(main: Coroutine[Any, Any, None]) -> None:
+    """Run the server's main coroutine on uvloop (libuv's event loop: the same asyncio API with
+    less CPU per request and per socket event) when it is installed, else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        logging.getLogger("myelin").info("Event loop: asyncio (uvloop is not installed)")
+        asyncio.run(main)
+        return
+    logging.getLogger("myelin").info("Event loop: uvloop")
+    uvloop.run(main)
 
 
 # ---- generate-config / check-config ------------------------------------------------------------
