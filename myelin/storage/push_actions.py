@@ -18,21 +18,6 @@ from typing import Any
 
 from myelin.storage.database import Database, Transaction, chunks, in_list
 
-# The position (in the events stream) the user has read up to in the row's thread.
-_READ_UPTO = (
-    "COALESCE((SELECT MAX(r.event_stream_ordering) FROM receipts r"
-    " WHERE r.room_id = a.room_id AND r.user_id = a.user_id"
-    " AND r.receipt_type IN ('m.read', 'm.read.private')"
-    " AND (r.thread_id = '' OR r.thread_id = a.thread_id)), 0)"
-)
-# The position of the latest event the user sent in the row's thread (an implicit read).
-_SENT_UPTO = (
-    "COALESCE((SELECT i.stream_ordering FROM implicit_reads i"
-    " WHERE i.room_id = a.room_id AND i.user_id = a.user_id"
-    " AND i.thread_id = a.thread_id), 0)"
-)
-_UNREAD = f"a.stream_ordering > {_READ_UPTO} AND a.stream_ordering > {_SENT_UPTO}"
-
 
 @dataclass(frozen=True)
 class PushActionRow:
@@ -147,6 +132,136 @@ class NotificationRecord:
     read: bool
 
 
+@dataclass
+class _ReadUpto:
+    """What the user has read in one room (positions in the events stream): ``unthreaded``,
+    their unthreaded receipt, and per thread they read or sent in, the latest of that, their
+    receipt in the thread and the unthreaded one. A row is unread while its position is above
+    ``upto(thread)`` (the semantics of receipts and implicit reads in the module docstring)."""
+
+    unthreaded: int = 0
+    threads: dict[str, int] = field(default_factory=dict)
+
+    def upto(self, thread_id: str) -> int:
+        return self.threads.get(thread_id, self.unthreaded)
+
+
+async def _read_upto(db: Database, user_id: str, room_ids: Sequence[str]) -> dict[str, _ReadUpto]:
+    """The read positions of ``user_id`` in ``room_ids`` (only the rooms with one): receipts
+    (``m.read`` and ``m.read.private``, threaded and not) and implicit reads, through the
+    receipts' index on (user_id, room_id) and the implicit reads' key."""
+    found: dict[str, _ReadUpto] = {}
+    positions: list[tuple[str, str, int]] = []
+    for part in chunks(list(dict.fromkeys(room_ids))):
+        rooms = in_list(2, len(part))
+        rows = await db.fetch(
+            "SELECT room_id, thread_id, MAX(event_stream_ordering) AS pos FROM receipts"
+            f" WHERE user_id = $1 AND room_id IN ({rooms})"
+            " AND receipt_type IN ('m.read', 'm.read.private') GROUP BY room_id, thread_id"
+            " UNION ALL SELECT room_id, thread_id, stream_ordering AS pos FROM implicit_reads"
+            f" WHERE user_id = $1 AND room_id IN ({rooms})",
+            user_id,
+            *part,
+        )
+        for row in rows:
+            room = found.setdefault(row["room_id"], _ReadUpto())
+            if row["thread_id"] == "":
+                room.unthreaded = max(room.unthreaded, int(row["pos"]))
+            else:
+                positions.append((row["room_id"], row["thread_id"], int(row["pos"])))
+    for room_id, thread_id, pos in positions:
+        room = found[room_id]
+        room.threads[thread_id] = max(room.threads.get(thread_id, room.unthreaded), pos)
+    return found
+
+
+class _Union:
+    """``SELECT``s joined by ``UNION ALL``, run in statements of bounded size (SQLite's limits
+    on compound terms and parameters); ``$1`` is the same first argument in every term."""
+
+    def __init__(self, db: Database, first: Any, *, outer: str = "") -> None:
+        self._db = db
+        self._first = first
+        self._outer = outer
+        self._terms: list[str] = []
+        self._args: list[Any] = []
+        self.rows: list[Any] = []
+
+    async def add(self, term: str, *args: Any) -> None:
+        """Add a term whose placeholders are ``$1`` and ``{0}``, ``{1}``, ... for ``args``."""
+        base = len(self._args) + 2
+        self._terms.append(term.format(*(f"${base + i}" for i in range(len(args)))))
+        self._args.extend(args)
+        if len(self._terms) >= 100 or len(self._args) >= 800:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._terms:
+            return
+        sql = " UNION ALL ".join(self._terms)
+        if self._outer:
+            sql = self._outer.format(sql)
+        self.rows.extend(await self._db.fetch(sql, self._first, *self._args))
+        self._terms, self._args = [], []
+
+
+# The rooms the user has push actions in: a skip-scan over the key (user_id, room_id, ...), one
+# seek per room whatever the number of rows (a recursive query: both engines).
+_ROOMS_OF_USER = (
+    "WITH RECURSIVE r (room_id) AS ("
+    " SELECT MIN(room_id) FROM event_push_actions WHERE user_id = $1"
+    " UNION ALL SELECT (SELECT MIN(a.room_id) FROM event_push_actions a"
+    " WHERE a.user_id = $1 AND a.room_id > r.room_id) FROM r WHERE r.room_id IS NOT NULL)"
+    " SELECT room_id FROM r WHERE room_id IS NOT NULL"
+)
+_COUNT = (
+    "SELECT room_id, thread_id,"
+    " SUM(CASE WHEN notify THEN 1 ELSE 0 END) AS notify_count,"
+    " SUM(CASE WHEN highlight THEN 1 ELSE 0 END) AS highlight_count"
+    " FROM event_push_actions WHERE user_id = $1 AND room_id = {0}"
+)
+_GROUP = " GROUP BY room_id, thread_id"
+
+
+async def _add_count_terms(union: _Union, room_id: str, read: _ReadUpto) -> None:
+    """The terms counting the unread rows of one room, per thread.
+
+    ``main``, when the user has a position of its own there: the key's range above it. Each
+    other thread with a position: the threads' index, (room, thread) above it. The threads
+    without one (``main`` among them when it has none) share the unthreaded receipt: the key's
+    range above it, or the threads' index when ``main`` is counted apart (``+`` keeps SQLite
+    off the key's range there: the threads' rows are the few)."""
+    known = list(read.threads)
+    others = [thread for thread in known if thread != "main"]
+    if "main" in read.threads:
+        await union.add(
+            _COUNT + " AND stream_ordering > {1} AND thread_id = 'main'" + _GROUP,
+            room_id,
+            read.threads["main"],
+        )
+    for thread in others:
+        await union.add(
+            _COUNT
+            + " AND thread_id <> 'main' AND thread_id = {1} AND stream_ordering > {2}"
+            + _GROUP,
+            room_id,
+            thread,
+            read.threads[thread],
+        )
+    not_in = ""
+    if others:
+        not_in = (
+            " AND thread_id NOT IN ("
+            + ", ".join(f"{{{i}}}" for i in range(2, 2 + len(others)))
+            + ")"
+        )
+    if "main" in read.threads:
+        rest = _COUNT + " AND +stream_ordering > {1} AND thread_id <> 'main'" + not_in + _GROUP
+    else:
+        rest = _COUNT + " AND stream_ordering > {1}" + not_in + _GROUP
+    await union.add(rest, room_id, read.unthreaded, *others)
+
+
 class PushActionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -179,44 +294,58 @@ class PushActionStore:
     async def get_unread_counts(
         self, user_id: str, room_ids: Sequence[str]
     ) -> dict[str, RoomCounts]:
-        """The unread counts of ``user_id`` in each of ``room_ids`` (every room present)."""
+        """The unread counts of ``user_id`` in each of ``room_ids`` (every room present).
+
+        The read positions first, then only the rows above them, through the key's range
+        (user_id, room_id, stream_ordering > position), or for a thread other than ``main``
+        the threads' index: the cost follows what is unread, not the room's history."""
         result = {room_id: RoomCounts() for room_id in room_ids}
-        for part in chunks(list(dict.fromkeys(room_ids))):
-            rows = await self._db.fetch(
-                "SELECT a.room_id, a.thread_id,"
-                " SUM(CASE WHEN a.notify THEN 1 ELSE 0 END) AS notify_count,"
-                " SUM(CASE WHEN a.highlight THEN 1 ELSE 0 END) AS highlight_count"
-                " FROM event_push_actions a"
-                f" WHERE a.user_id = $1 AND a.room_id IN ({in_list(2, len(part))})"
-                f" AND {_UNREAD}"
-                " GROUP BY a.room_id, a.thread_id",
-                user_id,
-                *part,
-            )
-            for row in rows:
-                counts = Counts(int(row["notify_count"] or 0), int(row["highlight_count"] or 0))
-                room = result[row["room_id"]]
-                if row["thread_id"] == "main":
-                    room.main = counts
-                else:
-                    room.threads[row["thread_id"]] = counts
+        read = await _read_upto(self._db, user_id, room_ids)
+        union = _Union(self._db, user_id)
+        for room_id in dict.fromkeys(room_ids):
+            await _add_count_terms(union, room_id, read.get(room_id, _ReadUpto()))
+        await union.flush()
+        for row in union.rows:
+            counts = Counts(int(row["notify_count"] or 0), int(row["highlight_count"] or 0))
+            room = result[row["room_id"]]
+            if row["thread_id"] == "main":
+                room.main = counts
+            else:
+                room.threads[row["thread_id"]] = counts
         return result
 
     async def get_notifications(
         self, user_id: str, *, before: int | None, limit: int, only_highlight: bool
     ) -> list[NotificationRecord]:
-        """The user's notifications, newest first, with stream orderings below ``before``."""
-        highlight = " AND a.highlight = TRUE" if only_highlight else ""
-        rows = await self._db.fetch(
-            "SELECT a.event_id, a.room_id, a.stream_ordering, a.actions, a.ts, a.highlight,"
-            f" CASE WHEN {_UNREAD} THEN 0 ELSE 1 END AS is_read"
-            " FROM event_push_actions a WHERE a.user_id = $1 AND a.notify = TRUE"
-            f" AND a.stream_ordering < $2{highlight}"
-            " ORDER BY a.stream_ordering DESC LIMIT $3",
+        """The user's notifications, newest first, with stream orderings below ``before``.
+
+        The rooms the user has push actions in (a skip-scan over the key), then in each room
+        the newest ``limit`` rows below ``before`` through the key, merged; no index on the
+        user's rows in stream order is kept (it cost every send a page per member)."""
+        if limit < 1:
+            return []
+        rooms = await self._db.fetch(_ROOMS_OF_USER, user_id)
+        room_ids = [row["room_id"] for row in rooms]
+        highlight = " AND highlight = TRUE" if only_highlight else ""
+        union = _Union(
+            self._db,
             user_id,
-            before if before is not None else 2**62,
-            limit,
+            outer=f"SELECT * FROM ({{0}}) AS n ORDER BY stream_ordering DESC LIMIT {int(limit)}",
         )
+        bound = before if before is not None else 2**62
+        for room_id in room_ids:
+            await union.add(
+                "SELECT * FROM (SELECT event_id, room_id, thread_id, stream_ordering, actions,"
+                " ts, highlight FROM event_push_actions WHERE user_id = $1 AND room_id = {0}"
+                f" AND stream_ordering < {{1}} AND notify = TRUE{highlight}"
+                " ORDER BY stream_ordering DESC LIMIT {2}) AS r",
+                room_id,
+                bound,
+                limit,
+            )
+        await union.flush()
+        rows = sorted(union.rows, key=lambda row: -int(row["stream_ordering"]))[:limit]
+        read = await _read_upto(self._db, user_id, list({row["room_id"] for row in rows}))
         return [
             NotificationRecord(
                 event_id=row["event_id"],
@@ -225,7 +354,8 @@ class PushActionStore:
                 actions=json.loads(row["actions"]),
                 ts=int(row["ts"]),
                 highlight=bool(row["highlight"]),
-                read=bool(row["is_read"]),
+                read=int(row["stream_ordering"])
+                <= read.get(row["room_id"], _ReadUpto()).upto(row["thread_id"]),
             )
             for row in rows
         ]
