@@ -3,7 +3,8 @@
 A persisted event row changes only when an outlier joins the room's DAG (its facts and stream
 ordering are rewritten) or when its room is purged, and a state group only when it is purged;
 the stores that do any of these invalidate here. Room versions and access tokens are cached
-likewise, and user records with their lock and suspension (see ``DatabaseCaches``).
+likewise, and user records with their lock and suspension, users' push rule texts and rooms'
+joined members (see ``DatabaseCaches``).
 One cache per ``Database`` object, so every store opened on it shares (and invalidates) the
 same one. Several worker processes on one database would each need to hear of the other's
 invalidations; this server runs one process.
@@ -26,6 +27,8 @@ STATE_MAP_CACHE_ENTRIES = 100_000
 ROOM_VERSION_CACHE_SIZE = 10_000
 ACCESS_TOKEN_CACHE_SIZE = 10_000
 USER_CACHE_SIZE = 10_000
+ROOM_MEMBERS_CACHE_SIZE = 1000
+ROOM_MEMBERS_CACHE_ENTRIES = 100_000
 
 
 class LruCache(Generic[K, V]):
@@ -97,6 +100,15 @@ class DatabaseCaches:
         )
         # event ID -> its prev event IDs, sorted (an event's edges never change).
         self.prev_events: LruCache[str, tuple[str, ...]] = LruCache(EVENT_CACHE_SIZE)
+        # event ID -> the state group after it (written once, with the event or when an
+        # outlier joins the DAG; gone only with a purge). Only found rows are kept.
+        self.event_state_groups: LruCache[str, int] = LruCache(EVENT_CACHE_SIZE)
+        # room ID -> its joined members, sorted, from its current state. Every change of a
+        # room's current state calls forget_members after it commits (as forget_user).
+        self.room_members: LruCache[str, tuple[str, ...]] = LruCache(
+            ROOM_MEMBERS_CACHE_SIZE, weigh=len, max_weight=ROOM_MEMBERS_CACHE_ENTRIES
+        )
+        self.members_generation = 0
         # room ID -> its version (fixed at creation; gone only with a purge).
         self.room_versions: LruCache[str, str] = LruCache(ROOM_VERSION_CACHE_SIZE)
         # access token hash -> its record (typed loosely: storage.tokens imports this module).
@@ -111,6 +123,11 @@ class DatabaseCaches:
         self.users: LruCache[str, object] = LruCache(USER_CACHE_SIZE)
         self.account_statuses: LruCache[str, object] = LruCache(USER_CACHE_SIZE)
         self.user_generation = 0
+        # user ID -> the stored JSON text of their push rule changes ("" for none), read for
+        # every member at every event. ``PushRuleStore.set_push_rules`` (the only writer)
+        # forgets the user after it commits; ``push_rules_generation`` as above.
+        self.push_rules: LruCache[str, str] = LruCache(USER_CACHE_SIZE)
+        self.push_rules_generation = 0
 
     def forget_tokens(self) -> None:
         """Access tokens or devices were deleted: forget every cached token (rare events)."""
@@ -123,9 +140,17 @@ class DatabaseCaches:
         self.account_statuses.pop(user_id)
         self.user_generation += 1
 
+    def forget_members(self, room_id: str) -> None:
+        """The room's current state changed (after it commits)."""
+        self.room_members.pop(room_id)
+        self.members_generation += 1
+
     def forget_room(self) -> None:
         """A room was purged: forget everything (purges are rare, rooms not tracked)."""
         self.events.clear()
+        self.event_state_groups.clear()
+        self.room_members.clear()
+        self.members_generation += 1
         self.state_maps.clear()
         self.room_versions.clear()
         self.prev_events.clear()

@@ -18,6 +18,7 @@ from myelin.core.events import EventView
 from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row, Transaction, chunks, in_list
 from myelin.storage.errors import EventExistsError, StorageError
+from myelin.storage.event_persist_pg import persist_new_event_txn
 from myelin.storage.json_text import loads_exact
 from myelin.storage.push_actions import PendingPushActions, add_push_actions_txn
 from myelin.storage.relations import record_event_links_txn
@@ -96,6 +97,11 @@ def _json_text(event: EventView, raw_json: str | bytes | None) -> str:
     return raw_json
 
 
+class _NotNewError(Exception):
+    """Rolls back a PostgreSQL one-statement persist that found the event (or the client
+    transaction ID) stored already."""
+
+
 # Backfilled events count down from -1 (migration 14).
 BACKFILL_STREAM = "events_backfill"
 
@@ -148,6 +154,23 @@ class EventStore:
             raise ValueError("set_current_state=True needs state_after")
         room_id = event.room_id
         text = _json_text(event, raw_json)
+        if self._db.engine == "postgres" and not outlier and backfill_position is None:
+            # ENGINE DIFFERENCE: see myelin.storage.event_persist_pg.
+            persisted = await self._persist_new_pg(
+                event,
+                text=text,
+                received_ts=received_ts,
+                rejected_reason=rejected_reason,
+                soft_failed=soft_failed,
+                state_after=state_after,
+                set_current_state=set_current_state,
+                txn_id=txn_id,
+                push_actions=push_actions,
+                childless=childless,
+            )
+            if persisted is not None:
+                return persisted
+            # Stored already, or the transaction ID was used: the general path says which.
         async with self._db.transaction() as txn:
             existing = await txn.fetchrow(
                 "SELECT outlier FROM events WHERE event_id = $1", event.event_id
@@ -200,8 +223,9 @@ class EventStore:
             backfilled = backfill_position is not None
             if not outlier and rejected_reason is None and not soft_failed and not backfilled:
                 await self._update_forward_extremities(txn, event, childless=childless)
+            changed = False
             if current is not None:
-                await set_current_state_txn(txn, room_id, current)
+                changed = await set_current_state_txn(txn, room_id, current)
             if txn_id is not None:
                 await record_txn_event_txn(txn, txn_id, room_id, event.event_id)
             if push_actions is not None:
@@ -219,7 +243,129 @@ class EventStore:
             # Again once committed: a read between the first pop and the commit saw the row
             # as it was.
             self._cache.pop(event.event_id)
+        elif not outlier:
+            self._remember_new(
+                event,
+                text,
+                stream_ordering=stream_ordering,
+                received_ts=received_ts,
+                rejected_reason=rejected_reason,
+                soft_failed=soft_failed,
+            )
+        self._committed(room_id, event.event_id, group, current_changed=changed)
         return PersistedEvent(event.event_id, stream_ordering, group)
+
+    def _remember_new(
+        self,
+        event: EventView,
+        text: str,
+        *,
+        stream_ordering: int,
+        received_ts: int,
+        rejected_reason: str | None,
+        soft_failed: bool,
+    ) -> None:
+        """Cache a timeline event just committed, as ``get_event`` would read it back (the
+        next event of the room is built on it)."""
+        self._cache.put(
+            event.event_id,
+            StoredEvent(
+                event_id=event.event_id,
+                room_id=event.room_id,
+                type=event.type,
+                state_key=event.state_key,
+                sender=event.sender,
+                depth=event.depth,
+                origin_server_ts=event.origin_server_ts,
+                received_ts=received_ts,
+                stream_ordering=stream_ordering,
+                outlier=False,
+                rejected_reason=rejected_reason,
+                soft_failed=soft_failed,
+                json_text=text,
+            ),
+        )
+
+    def _committed(
+        self, room_id: str, event_id: str, group: int | None, *, current_changed: bool
+    ) -> None:
+        """Cache and invalidate once a persist committed."""
+        caches = caches_of(self._db)
+        if group is not None:
+            caches.event_state_groups.put(event_id, group)
+        if current_changed:
+            caches.forget_members(room_id)
+
+    async def _persist_new_pg(
+        self,
+        event: EventView,
+        *,
+        text: str,
+        received_ts: int,
+        rejected_reason: str | None,
+        soft_failed: bool,
+        state_after: int | NewStateGroup | None,
+        set_current_state: bool | int | NewStateGroup,
+        txn_id: TxnIdKey | None,
+        push_actions: PendingPushActions | None,
+        childless: bool,
+    ) -> PersistedEvent | None:
+        """``persist_event`` of a new timeline event on PostgreSQL, the event's rows written
+        by one statement; None (nothing persisted) when the event is stored already or
+        ``txn_id`` created an event already."""
+        room_id = event.room_id
+        try:
+            async with self._db.transaction() as txn:
+                # State first: it may load a parent map, and must not hold the stream lock long.
+                group = None
+                if state_after is not None:
+                    group = await resolve_new_group_txn(txn, room_id, state_after)
+                if set_current_state is True:
+                    current = group
+                elif set_current_state is False:
+                    current = None
+                else:
+                    current = await resolve_new_group_txn(txn, room_id, set_current_state)
+                row = await persist_new_event_txn(
+                    txn,
+                    event,
+                    text=text,
+                    received_ts=received_ts,
+                    rejected_reason=rejected_reason,
+                    soft_failed=soft_failed,
+                    group=group,
+                    childless=childless,
+                    txn_id=txn_id,
+                )
+                if row is None:
+                    raise _NotNewError
+                await record_event_links_txn(txn, event)
+                changed = False
+                if current is not None and current != row.current_group:
+                    changed = await set_current_state_txn(txn, room_id, current)
+                if push_actions is not None:
+                    await add_push_actions_txn(
+                        txn,
+                        event.event_id,
+                        room_id,
+                        push_actions.rows,
+                        thread_id=push_actions.thread_id,
+                        stream_ordering=row.stream_ordering,
+                        ts=push_actions.ts,
+                        read_by=push_actions.read_by,
+                    )
+        except _NotNewError:
+            return None
+        self._remember_new(
+            event,
+            text,
+            stream_ordering=row.stream_ordering,
+            received_ts=received_ts,
+            rejected_reason=rejected_reason,
+            soft_failed=soft_failed,
+        )
+        self._committed(room_id, event.event_id, group, current_changed=changed)
+        return PersistedEvent(event.event_id, row.stream_ordering, group)
 
     async def add_push_actions(
         self, event_id: str, room_id: str, pending: PendingPushActions, stream_ordering: int

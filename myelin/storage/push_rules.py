@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myelin.core.push import UserPushRules
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row, chunks, in_list
 
 
@@ -39,15 +40,32 @@ class PushRuleStore:
 
     async def get_push_rules_texts(self, user_ids: Sequence[str]) -> dict[str, str]:
         """The stored JSON text of each of ``user_ids``' changes (left out: no changes), for
-        callers that cache what they derive from it keyed by the text."""
+        callers that cache what they derive from it keyed by the text.
+
+        Read at every event for the room's members: cached per user (see ``DatabaseCaches``).
+        """
+        caches = caches_of(self._db)
+        cache = caches.push_rules
         found: dict[str, str] = {}
-        for part in chunks(list(dict.fromkeys(user_ids))):
+        wanted: list[str] = []
+        for user_id in dict.fromkeys(user_ids):
+            cached = cache.get(user_id)
+            if cached is None:
+                wanted.append(user_id)
+            elif cached:  # "": the user changed nothing
+                found[user_id] = cached
+        generation = caches.push_rules_generation
+        for part in chunks(wanted):
             rows = await self._db.fetch(
                 "SELECT user_id, rules_json FROM push_rules"
                 f" WHERE user_id IN ({in_list(1, len(part))})",
                 *part,
             )
             found.update((row["user_id"], row["rules_json"]) for row in rows)
+        # A write that committed while we read may have been missed: keep nothing then.
+        if generation == caches.push_rules_generation:
+            for user_id in wanted:
+                cache.put(user_id, found.get(user_id, ""))
         return found
 
     async def set_push_rules(self, user_id: str, rules: UserPushRules, *, now_ms: int) -> None:
@@ -59,6 +77,10 @@ class PushRuleStore:
             json.dumps(rules.to_json(), separators=(",", ":")),
             now_ms,
         )
+        # Committed (one statement): forget what readers may have cached before.
+        caches = caches_of(self._db)
+        caches.push_rules.pop(user_id)
+        caches.push_rules_generation += 1
 
 
 @dataclass(frozen=True)

@@ -172,13 +172,16 @@ async def resolve_new_group_txn(txn: Transaction, room_id: str, spec: int | NewS
     return spec
 
 
-async def set_current_state_txn(txn: Transaction, room_id: str, group: int) -> None:
-    """Make ``group`` the room's current state, updating ``current_state_events`` to match."""
+async def set_current_state_txn(txn: Transaction, room_id: str, group: int) -> bool:
+    """Make ``group`` the room's current state, updating ``current_state_events`` to match.
+
+    Return whether it changed: the caller then calls ``forget_members`` once it commits.
+    """
     old_group = await txn.fetchval(
         "SELECT state_group FROM room_current_state WHERE room_id = $1", room_id
     )
     if old_group is not None and int(old_group) == group:
-        return
+        return False
     new = await load_state_map(txn, group)
     old: StateMap = {
         (row["type"], row["state_key"]): row["event_id"]
@@ -209,6 +212,7 @@ async def set_current_state_txn(txn: Transaction, room_id: str, group: int) -> N
         room_id,
         group,
     )
+    return True
 
 
 async def _memberships(txn: Transaction, event_ids: Sequence[str]) -> dict[str, str]:
@@ -276,14 +280,26 @@ class StateStore:
         return None if value is None else int(value)
 
     async def get_state_groups_for_events(self, event_ids: Sequence[str]) -> dict[str, int]:
+        """The group after each of ``event_ids`` that has one (cached: an event's group is
+        written once, and the cache keeps only found ones)."""
+        cache = caches_of(self._db).event_state_groups
         found: dict[str, int] = {}
-        for part in chunks(event_ids):
+        wanted: list[str] = []
+        for event_id in dict.fromkeys(event_ids):
+            cached = cache.get(event_id)
+            if cached is None:
+                wanted.append(event_id)
+            else:
+                found[event_id] = cached
+        for part in chunks(wanted):
             rows = await self._db.fetch(
                 f"SELECT event_id, state_group FROM event_state_groups WHERE event_id IN"
                 f" ({in_list(1, len(part))})",
                 *part,
             )
-            found.update((row["event_id"], int(row["state_group"])) for row in rows)
+            for row in rows:
+                found[row["event_id"]] = group = int(row["state_group"])
+                cache.put(row["event_id"], group)
         return found
 
     async def get_current_state_group(self, room_id: str) -> int | None:
@@ -294,7 +310,9 @@ class StateStore:
 
     async def set_current_state_group(self, room_id: str, group: int) -> None:
         async with self._db.transaction() as txn:
-            await set_current_state_txn(txn, room_id, group)
+            changed = await set_current_state_txn(txn, room_id, group)
+        if changed:
+            caches_of(self._db).forget_members(room_id)
 
     async def get_current_state(self, room_id: str) -> StateMap:
         rows = await self._db.fetch(
@@ -326,13 +344,25 @@ class StateStore:
         return [row["room_id"] for row in rows]
 
     async def get_room_members(self, room_id: str, membership: str = "join") -> list[str]:
+        """The users with ``membership`` in the room's current state, sorted (the joined ones
+        are cached: the federation sender asks after every event)."""
+        caches = caches_of(self._db)
+        if membership == "join":
+            cached = caches.room_members.get(room_id)
+            if cached is not None:
+                return list(cached)
+        generation = caches.members_generation
         rows = await self._db.fetch(
             "SELECT state_key FROM current_state_events WHERE room_id = $1"
             " AND type = 'm.room.member' AND membership = $2 ORDER BY state_key",
             room_id,
             membership,
         )
-        return [row["state_key"] for row in rows]
+        members = [row["state_key"] for row in rows]
+        # A change that committed while we read may have been missed: keep nothing then.
+        if membership == "join" and generation == caches.members_generation:
+            caches.room_members.put(room_id, tuple(members))
+        return members
 
     async def purge_unreferenced_state_groups(self, room_id: str) -> int:
         """Delete the room's groups that no event, no current state and no kept group needs.
