@@ -148,8 +148,8 @@ class _ReadUpto:
 
 async def _read_upto(db: Database, user_id: str, room_ids: Sequence[str]) -> dict[str, _ReadUpto]:
     """The read positions of ``user_id`` in ``room_ids`` (only the rooms with one): receipts
-    (``m.read`` and ``m.read.private``, threaded and not) and implicit reads, through the
-    receipts' index on (user_id, room_id) and the implicit reads' key."""
+    (``m.read`` and ``m.read.private``, threaded and not) and implicit reads, seeking in the
+    keys of both tables (room, then user)."""
     found: dict[str, _ReadUpto] = {}
     positions: list[tuple[str, str, int]] = []
     for part in chunks(list(dict.fromkeys(room_ids))):
