@@ -94,6 +94,13 @@ class PostgresDatabase(Database):
         await self._pool.close()
 
 
+async def _keep_session(conn: Any) -> None:
+    """A connection going back to the pool: asyncpg has rolled back any open transaction;
+    skip its reset query (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL), a round trip on
+    every release. No statement here changes session state: no SET, LISTEN, advisory lock or
+    cursor outliving its transaction."""
+
+
 async def open_postgres(params: PostgresParams) -> Database:
     """Open a connection pool to the PostgreSQL database ``params`` describes."""
     import asyncpg
@@ -107,6 +114,7 @@ async def open_postgres(params: PostgresParams) -> Database:
             database=params.database,
             min_size=params.min_size,
             max_size=params.max_size,
+            reset=_keep_session,
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise StorageError(
