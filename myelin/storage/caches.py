@@ -4,7 +4,7 @@ A persisted event row changes only when an outlier joins the room's DAG (its fac
 ordering are rewritten) or when its room is purged, and a state group only when it is purged;
 the stores that do any of these invalidate here. Room versions and access tokens are cached
 likewise, and user records with their lock and suspension, users' push rule texts and rooms'
-joined members (see ``DatabaseCaches``).
+joined members and forward extremities (see ``DatabaseCaches``).
 One cache per ``Database`` object, so every store opened on it shares (and invalidates) the
 same one. Several worker processes on one database would each need to hear of the other's
 invalidations; this server runs one process.
@@ -109,6 +109,11 @@ class DatabaseCaches:
             ROOM_MEMBERS_CACHE_SIZE, weigh=len, max_weight=ROOM_MEMBERS_CACHE_ENTRIES
         )
         self.members_generation = 0
+        # room ID -> its forward extremities, sorted. Every write of a room's extremities
+        # calls forget_extremities after it commits, except that a persist which read them
+        # exactly in its own statement stores what it left (see EventStore.persist_event).
+        self.forward_extremities: LruCache[str, tuple[str, ...]] = LruCache(ROOM_MEMBERS_CACHE_SIZE)
+        self.extremities_generation = 0
         # room ID -> its version (fixed at creation; gone only with a purge).
         self.room_versions: LruCache[str, str] = LruCache(ROOM_VERSION_CACHE_SIZE)
         # access token hash -> its record (typed loosely: storage.tokens imports this module).
@@ -145,12 +150,19 @@ class DatabaseCaches:
         self.room_members.pop(room_id)
         self.members_generation += 1
 
+    def forget_extremities(self, room_id: str) -> None:
+        """The room's forward extremities changed (after it commits)."""
+        self.forward_extremities.pop(room_id)
+        self.extremities_generation += 1
+
     def forget_room(self) -> None:
         """A room was purged: forget everything (purges are rare, rooms not tracked)."""
         self.events.clear()
         self.event_state_groups.clear()
         self.room_members.clear()
         self.members_generation += 1
+        self.forward_extremities.clear()
+        self.extremities_generation += 1
         self.state_maps.clear()
         self.room_versions.clear()
         self.prev_events.clear()

@@ -7,7 +7,8 @@ modifying CTEs let one statement do what ``EventStore.persist_event`` does state
 statement on SQLite (where a statement costs no round trip): allocate the stream position,
 insert the event, its prev and auth edges, its search index rows, its state group row, move
 the forward extremities and record the client transaction ID. It also reads the room's
-current state group, so the caller updates the current state only when it changes.
+current state group, so the caller updates the current state only when it changes, and the
+room's forward extremities as it leaves them, for the cache.
 
 The statement inserts nothing but the stream position when the event is already stored or the
 transaction ID already created an event: ``persist_new_event_txn`` then returns None and the
@@ -56,14 +57,19 @@ _PERSIST = (
     "   SELECT 1 FROM event_edges ee JOIN events e ON e.event_id = ee.event_id"
     "   WHERE ee.prev_event_id = $1 AND e.room_id = $2 AND e.outlier = FALSE"
     "   AND e.rejected_reason IS NULL AND e.soft_failed = FALSE))"
-    "  ON CONFLICT DO NOTHING"
+    "  ON CONFLICT DO NOTHING RETURNING event_id"
     "), txn_ids AS ("
     "  INSERT INTO event_txn_ids (user_id, device_id, txn_id, room_id, event_id, created_ts)"
     "  SELECT $19::text, $20::text, $21::text, $2, ins.event_id, $22::bigint FROM ins"
     "  WHERE $19::text IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1"
     ")"
     " SELECT ins.stream_ordering, (SELECT count(*) FROM txn_ids) AS txn_ids,"
-    " (SELECT state_group FROM room_current_state WHERE room_id = $2) AS current_group"
+    " (SELECT state_group FROM room_current_state WHERE room_id = $2) AS current_group,"
+    # The room's extremities as this transaction leaves them, in get_forward_extremities'
+    # order: the snapshot's, less the ones deleted, plus the one inserted.
+    " ARRAY(SELECT x.event_id FROM (SELECT event_id FROM forward_extremities WHERE room_id = $2"
+    "  AND NOT ($17::boolean AND event_id = ANY($12::text[]))"
+    "  UNION SELECT event_id FROM extremity) AS x ORDER BY x.event_id) AS extremities"
     " FROM ins"
 )
 
@@ -72,6 +78,7 @@ _PERSIST = (
 class NewEventRow:
     stream_ordering: int
     current_group: int | None  # the room's current state group before this transaction
+    extremities: tuple[str, ...]  # the room's forward extremities after it, sorted
 
 
 async def persist_new_event_txn(
@@ -119,4 +126,8 @@ async def persist_new_event_txn(
     if row is None or (txn_id is not None and int(row["txn_ids"]) == 0):
         return None
     current = row["current_group"]
-    return NewEventRow(int(row["stream_ordering"]), None if current is None else int(current))
+    return NewEventRow(
+        int(row["stream_ordering"]),
+        None if current is None else int(current),
+        tuple(row["extremities"]),
+    )

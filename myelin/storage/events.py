@@ -221,7 +221,8 @@ class EventStore:
                     group,
                 )
             backfilled = backfill_position is not None
-            if not outlier and rejected_reason is None and not soft_failed and not backfilled:
+            moves = not outlier and rejected_reason is None and not soft_failed and not backfilled
+            if moves:
                 await self._update_forward_extremities(txn, event, childless=childless)
             changed = False
             if current is not None:
@@ -253,6 +254,8 @@ class EventStore:
                 soft_failed=soft_failed,
             )
         self._committed(room_id, event.event_id, group, current_changed=changed)
+        if moves:
+            caches_of(self._db).forget_extremities(room_id)
         return PersistedEvent(event.event_id, stream_ordering, group)
 
     def _remember_new(
@@ -314,6 +317,8 @@ class EventStore:
         by one statement; None (nothing persisted) when the event is stored already or
         ``txn_id`` created an event already."""
         room_id = event.room_id
+        caches = caches_of(self._db)
+        generation = caches.extremities_generation
         try:
             async with self._db.transaction() as txn:
                 # State first: it may load a parent map, and must not hold the stream lock long.
@@ -356,6 +361,13 @@ class EventStore:
                     )
         except _NotNewError:
             return None
+        # The extremities this transaction read and left, unless another write of them
+        # committed meanwhile (it bumped the generation); readers that raced it keep nothing.
+        if generation == caches.extremities_generation:
+            caches.forward_extremities.put(room_id, row.extremities)
+        else:
+            caches.forward_extremities.pop(room_id)
+        caches.extremities_generation += 1
         self._remember_new(
             event,
             text,
@@ -504,11 +516,20 @@ class EventStore:
         return await current_position(self._db)
 
     async def get_forward_extremities(self, room_id: str) -> list[str]:
+        """The room's forward extremities, sorted (cached: see ``DatabaseCaches``)."""
+        caches = caches_of(self._db)
+        cached = caches.forward_extremities.get(room_id)
+        if cached is not None:
+            return list(cached)
+        generation = caches.extremities_generation
         rows = await self._db.fetch(
             "SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY event_id",
             room_id,
         )
-        return [row["event_id"] for row in rows]
+        found = [row["event_id"] for row in rows]
+        if generation == caches.extremities_generation:
+            caches.forward_extremities.put(room_id, tuple(found))
+        return found
 
     async def get_prev_event_ids(self, event_id: str) -> list[str]:
         # An event's edges never change (a purge clears the cache with the events).

@@ -10,6 +10,7 @@ destination, deleted once a transaction carrying it succeeded.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, chunks, in_list
 from myelin.storage.streams import next_position
 
@@ -154,6 +155,7 @@ class ForwardExtremityStore:
 
     async def clear(self, room_id: str) -> None:
         await self._db.execute("DELETE FROM forward_extremities WHERE room_id = $1", room_id)
+        caches_of(self._db).forget_extremities(room_id)
 
     async def drop(self, room_id: str, event_id: str) -> None:
         await self._db.execute(
@@ -161,3 +163,4 @@ class ForwardExtremityStore:
             room_id,
             event_id,
         )
+        caches_of(self._db).forget_extremities(room_id)

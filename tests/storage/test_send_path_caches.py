@@ -8,6 +8,7 @@ import pytest
 from myelin.storage import Database, NewStateGroup, make_stores
 from myelin.storage.caches import caches_of
 from myelin.storage.database import Row
+from myelin.storage.federation_rooms import ForwardExtremityStore
 from tests.storage.helpers import ROOM, make_event, member
 
 CREATE = ("m.room.create", "")
@@ -119,3 +120,61 @@ async def test_a_persisted_event_is_cached_as_read_back(
     caches_of(database).events.clear()
     assert cached is not None and cached == await events.get_event("$b")
     assert cached.json_text == raw
+
+
+async def test_forward_extremities_follow_every_write(database: Database) -> None:
+    events = make_stores(database).events
+    await events.persist_event(make_event("$a"), received_ts=1)
+    assert await events.get_forward_extremities(ROOM) == ["$a"]  # now cached
+    await database.execute("DELETE FROM forward_extremities")
+    assert await events.get_forward_extremities(ROOM) == ["$a"]  # served from the cache
+    await database.execute("INSERT INTO forward_extremities VALUES ($1, '$a')", ROOM)
+    # Local events on the extremities, a fork, a late parent, hidden ones, an outlier.
+    await events.persist_event(make_event("$b", prev=["$a"]), received_ts=1, childless=True)
+    assert await events.get_forward_extremities(ROOM) == ["$b"]
+    await events.persist_event(make_event("$c", prev=["$a"]), received_ts=1)
+    assert await events.get_forward_extremities(ROOM) == ["$b", "$c"]
+    await events.persist_event(make_event("$e", prev=["$d"]), received_ts=1)
+    await events.persist_event(make_event("$d", prev=["$b", "$c"]), received_ts=1)
+    assert await events.get_forward_extremities(ROOM) == ["$e"]
+    await events.persist_event(make_event("$r", prev=["$e"]), received_ts=1, soft_failed=True)
+    await events.persist_event(make_event("$o", prev=["$e"]), received_ts=1, outlier=True)
+    assert await events.get_forward_extremities(ROOM) == ["$e"]
+    await events.persist_event(make_event("$o", prev=["$e"]), received_ts=2)  # joins the DAG
+    assert await events.get_forward_extremities(ROOM) == ["$o"]
+    # Federation forgetting extremities, and a purge.
+    fed = ForwardExtremityStore(database)
+    await fed.drop(ROOM, "$o")
+    assert await events.get_forward_extremities(ROOM) == []
+    await events.persist_event(make_event("$p", prev=["$o"]), received_ts=1)
+    await events.persist_event(make_event("$q"), received_ts=1)
+    assert await events.get_forward_extremities(ROOM) == ["$p", "$q"]
+    await fed.clear(ROOM)
+    assert await events.get_forward_extremities(ROOM) == []
+    await events.persist_event(make_event("$s", prev=["$q"]), received_ts=1)
+    assert await events.get_forward_extremities(ROOM) == ["$s"]
+    await make_stores(database).rooms.purge_room(ROOM)
+    assert await events.get_forward_extremities(ROOM) == []
+
+
+async def test_an_extremities_read_racing_a_persist_is_not_kept(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = make_stores(database).events
+    await events.persist_event(make_event("$a"), received_ts=1)
+    caches_of(database).forward_extremities.clear()  # the read goes to the database
+    real_fetch = database.fetch
+    writes: list[None] = []
+
+    async def fetch_then_persist(sql: str, *args: object) -> list[Row]:
+        rows = await real_fetch(sql, *args)  # ["$a"]
+        if "forward_extremities" in sql and not writes:
+            writes.append(None)
+            await events.persist_event(make_event("$b", prev=["$a"]), received_ts=1)
+        return rows
+
+    monkeypatch.setattr(database, "fetch", fetch_then_persist)
+    assert await events.get_forward_extremities(ROOM) == ["$a"]
+    monkeypatch.undo()
+    assert writes
+    assert await events.get_forward_extremities(ROOM) == ["$b"]
