@@ -9,7 +9,8 @@ room's current state. See ``myelin.storage.streams`` for why readers may trust
 ``get_max_stream_ordering``.
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,7 +172,7 @@ class EventStore:
             if persisted is not None:
                 return persisted
             # Stored already, or the transaction ID was used: the general path says which.
-        async with self._db.transaction() as txn:
+        async with self._transaction(room_id) as txn:
             existing = await txn.fetchrow(
                 "SELECT outlier FROM events WHERE event_id = $1", event.event_id
             )
@@ -258,6 +259,20 @@ class EventStore:
             caches_of(self._db).forget_extremities(room_id)
         return PersistedEvent(event.event_id, stream_ordering, group)
 
+    @asynccontextmanager
+    async def _transaction(self, room_id: str) -> AsyncIterator[Transaction]:
+        """A persist's transaction. When it fails, its commit may have happened all the same
+        (a connection lost at COMMIT): the room's cached forward extremities and members are
+        forgotten (only a cache miss when it surely rolled back)."""
+        try:
+            async with self._db.transaction() as txn:
+                yield txn
+        except BaseException:
+            caches = caches_of(self._db)
+            caches.forget_extremities(room_id)
+            caches.forget_members(room_id)
+            raise
+
     def _remember_new(
         self,
         event: EventView,
@@ -320,7 +335,7 @@ class EventStore:
         caches = caches_of(self._db)
         generation = caches.extremities_generation
         try:
-            async with self._db.transaction() as txn:
+            async with self._transaction(room_id) as txn:
                 # State first: it may load a parent map, and must not hold the stream lock long.
                 group = None
                 if state_after is not None:

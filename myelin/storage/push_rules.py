@@ -69,18 +69,21 @@ class PushRuleStore:
         return found
 
     async def set_push_rules(self, user_id: str, rules: UserPushRules, *, now_ms: int) -> None:
-        await self._db.execute(
-            "INSERT INTO push_rules (user_id, rules_json, updated_ts) VALUES ($1, $2, $3)"
-            " ON CONFLICT (user_id) DO UPDATE SET rules_json = EXCLUDED.rules_json,"
-            " updated_ts = EXCLUDED.updated_ts",
-            user_id,
-            json.dumps(rules.to_json(), separators=(",", ":")),
-            now_ms,
-        )
-        # Committed (one statement): forget what readers may have cached before.
-        caches = caches_of(self._db)
-        caches.push_rules.pop(user_id)
-        caches.push_rules_generation += 1
+        try:
+            await self._db.execute(
+                "INSERT INTO push_rules (user_id, rules_json, updated_ts) VALUES ($1, $2, $3)"
+                " ON CONFLICT (user_id) DO UPDATE SET rules_json = EXCLUDED.rules_json,"
+                " updated_ts = EXCLUDED.updated_ts",
+                user_id,
+                json.dumps(rules.to_json(), separators=(",", ":")),
+                now_ms,
+            )
+        finally:
+            # Committed (one statement), or failed when it may have committed all the same:
+            # forget what readers may have cached before.
+            caches = caches_of(self._db)
+            caches.push_rules.pop(user_id)
+            caches.push_rules_generation += 1
 
 
 @dataclass(frozen=True)

@@ -309,10 +309,13 @@ class StateStore:
         return None if value is None else int(value)
 
     async def set_current_state_group(self, room_id: str, group: int) -> None:
-        async with self._db.transaction() as txn:
-            changed = await set_current_state_txn(txn, room_id, group)
-        if changed:
-            caches_of(self._db).forget_members(room_id)
+        changed = True  # unless known otherwise: a failed commit may have happened
+        try:
+            async with self._db.transaction() as txn:
+                changed = await set_current_state_txn(txn, room_id, group)
+        finally:
+            if changed:
+                caches_of(self._db).forget_members(room_id)
 
     async def get_current_state(self, room_id: str) -> StateMap:
         rows = await self._db.fetch(

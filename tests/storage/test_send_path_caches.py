@@ -3,11 +3,14 @@
 room's joined members, the state group after an event and the event just persisted never
 serve a stale answer."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 
 from myelin.storage import Database, NewStateGroup, make_stores
 from myelin.storage.caches import caches_of
-from myelin.storage.database import Row
+from myelin.storage.database import Row, Transaction
 from myelin.storage.federation_rooms import ForwardExtremityStore
 from tests.storage.helpers import ROOM, make_event, member
 
@@ -177,4 +180,25 @@ async def test_an_extremities_read_racing_a_persist_is_not_kept(
     assert await events.get_forward_extremities(ROOM) == ["$a"]
     monkeypatch.undo()
     assert writes
+    assert await events.get_forward_extremities(ROOM) == ["$b"]
+
+
+async def test_a_persist_whose_commit_was_lost_forgets_the_extremities(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = make_stores(database).events
+    await events.persist_event(make_event("$a"), received_ts=1)
+    assert await events.get_forward_extremities(ROOM) == ["$a"]  # cached
+    real = database.transaction
+
+    @asynccontextmanager
+    async def lost_at_commit() -> AsyncIterator[Transaction]:
+        async with real() as txn:
+            yield txn
+        raise ConnectionResetError("connection lost at COMMIT")  # yet it committed
+
+    monkeypatch.setattr(database, "transaction", lost_at_commit)
+    with pytest.raises(ConnectionResetError):
+        await events.persist_event(make_event("$b", prev=["$a"]), received_ts=1)
+    monkeypatch.undo()
     assert await events.get_forward_extremities(ROOM) == ["$b"]
