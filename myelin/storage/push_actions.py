@@ -207,13 +207,14 @@ class _Union:
 
 # The rooms the user has push actions in: a skip-scan over the key (user_id, room_id, ...), one
 # seek per room whatever the number of rows (a recursive query: both engines).
-_ROOMS_OF_USER = (
+_ROOMS_CTE = (
     "WITH RECURSIVE r (room_id) AS ("
     " SELECT MIN(room_id) FROM event_push_actions WHERE user_id = $1"
     " UNION ALL SELECT (SELECT MIN(a.room_id) FROM event_push_actions a"
     " WHERE a.user_id = $1 AND a.room_id > r.room_id) FROM r WHERE r.room_id IS NOT NULL)"
-    " SELECT room_id FROM r WHERE room_id IS NOT NULL"
 )
+_ROOMS_OF_USER = f"{_ROOMS_CTE} SELECT room_id FROM r WHERE room_id IS NOT NULL"
+_LISTED = "event_id, room_id, thread_id, stream_ordering, actions, ts, highlight"
 _COUNT = (
     "SELECT room_id, thread_id,"
     " SUM(CASE WHEN notify THEN 1 ELSE 0 END) AS notify_count,"
@@ -319,32 +320,19 @@ class PushActionStore:
     ) -> list[NotificationRecord]:
         """The user's notifications, newest first, with stream orderings below ``before``.
 
-        The rooms the user has push actions in (a skip-scan over the key), then in each room
-        the newest ``limit`` rows below ``before`` through the key, merged; no index on the
-        user's rows in stream order is kept (it cost every send a page per member)."""
+        No index on the user's rows in stream order is kept (it cost every send a page per
+        member): the rooms the user has push actions in (a skip-scan over the key), then each
+        room's newest rows below ``before`` through the key, merged. The read flags come from
+        the read positions of the rooms listed, as the unread counts do."""
         if limit < 1:
             return []
-        rooms = await self._db.fetch(_ROOMS_OF_USER, user_id)
-        room_ids = [row["room_id"] for row in rooms]
-        highlight = " AND highlight = TRUE" if only_highlight else ""
-        union = _Union(
-            self._db,
-            user_id,
-            outer=f"SELECT * FROM ({{0}}) AS n ORDER BY stream_ordering DESC LIMIT {int(limit)}",
-        )
+        which = " AND notify = TRUE" + (" AND highlight = TRUE" if only_highlight else "")
         bound = before if before is not None else 2**62
-        for room_id in room_ids:
-            await union.add(
-                "SELECT * FROM (SELECT event_id, room_id, thread_id, stream_ordering, actions,"
-                " ts, highlight FROM event_push_actions WHERE user_id = $1 AND room_id = {0}"
-                f" AND stream_ordering < {{1}} AND notify = TRUE{highlight}"
-                " ORDER BY stream_ordering DESC LIMIT {2}) AS r",
-                room_id,
-                bound,
-                limit,
-            )
-        await union.flush()
-        rows = sorted(union.rows, key=lambda row: -int(row["stream_ordering"]))[:limit]
+        if self._db.engine == "postgres":
+            found = await self._newest_lateral(user_id, bound, limit, which)
+        else:
+            found = await self._newest_by_floor(user_id, bound, limit, which)
+        rows = sorted(found, key=lambda row: -int(row["stream_ordering"]))[:limit]
         read = await _read_upto(self._db, user_id, list({row["room_id"] for row in rows}))
         return [
             NotificationRecord(
@@ -359,3 +347,48 @@ class PushActionStore:
             )
             for row in rows
         ]
+
+    async def _newest_by_floor(self, user_id: str, bound: int, limit: int, which: str) -> list[Any]:
+        """The position of each room's ``limit``-th newest row below ``bound``, walking the
+        key; the answer lies at or above the highest of them: those rows, room by room."""
+        rooms = [row["room_id"] for row in await self._db.fetch(_ROOMS_OF_USER, user_id)]
+        deepest = _Union(self._db, user_id, outer="SELECT MAX(pos) AS pos FROM ({0}) AS d")
+        for room_id in rooms:
+            await deepest.add(
+                "SELECT (SELECT stream_ordering FROM event_push_actions WHERE user_id = $1"
+                f" AND room_id = {{0}} AND stream_ordering < {{1}}{which}"
+                " ORDER BY stream_ordering DESC LIMIT 1 OFFSET {2}) AS pos",
+                room_id,
+                bound,
+                limit - 1,
+            )
+        await deepest.flush()
+        floor = max((int(row["pos"]) for row in deepest.rows if row["pos"] is not None), default=0)
+        union = _Union(
+            self._db,
+            user_id,
+            outer=f"SELECT * FROM ({{0}}) AS n ORDER BY stream_ordering DESC LIMIT {int(limit)}",
+        )
+        for room_id in rooms:
+            await union.add(
+                f"SELECT {_LISTED} FROM event_push_actions WHERE user_id = $1 AND room_id = {{0}}"
+                f" AND stream_ordering >= {{1}} AND stream_ordering < {{2}}{which}",
+                room_id,
+                floor,
+                bound,
+            )
+        await union.flush()
+        return union.rows
+
+    async def _newest_lateral(self, user_id: str, bound: int, limit: int, which: str) -> list[Any]:
+        """ENGINE DIFFERENCE: PostgreSQL takes each room's newest ``limit`` rows in one
+        statement (a lateral join on the rooms' skip-scan), cheaper there than many terms."""
+        return await self._db.fetch(
+            f"{_ROOMS_CTE} SELECT n.* FROM r CROSS JOIN LATERAL (SELECT {_LISTED}"
+            " FROM event_push_actions WHERE user_id = $1 AND room_id = r.room_id"
+            f" AND stream_ordering < $2{which} ORDER BY stream_ordering DESC LIMIT $3) AS n"
+            " WHERE r.room_id IS NOT NULL ORDER BY n.stream_ordering DESC LIMIT $3",
+            user_id,
+            bound,
+            limit,
+        )
