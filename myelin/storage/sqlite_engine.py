@@ -20,6 +20,7 @@ SQL arrives in PostgreSQL's dialect; ``$1`` placeholders become SQLite's numbere
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -38,6 +39,12 @@ T = TypeVar("T")
 
 READER_COUNT = 4
 BUSY_TIMEOUT_MS = 10_000
+# A transaction's COMMIT (its fsync) runs inline on the event loop when no other writer waits and
+# no commit ended within this many seconds: a lone write then has nothing for the loop to overlap
+# with its fsync, and skipping the hop to the writer thread and back (two thread wake-ups) takes
+# ~0.7 ms off its latency on the reference machine. Under a stream of writes, commits go to the
+# writer thread so that the loop keeps serving requests during each fsync.
+INLINE_COMMIT_AFTER_IDLE_SECONDS = 0.01
 # WAL pages between automatic checkpoints (about 40 MiB of 4 KiB pages; SQLite's default is 1,000).
 WAL_CHECKPOINT_PAGES = 10_000
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -199,6 +206,8 @@ class SqliteDatabase(Database):
         self._inline_reader: sqlite3.Connection
         self._last_write: asyncio.Future[Any] | None = None
         self._closed = False
+        self._writers_waiting = 0
+        self._last_commit_end = 0.0
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -234,11 +243,14 @@ class SqliteDatabase(Database):
 
     async def execute(self, sql: str, *args: Any) -> int:
         check_no_transaction()
-        async with self._write_lock:
+        await self._acquire_write_lock()
+        try:
             future = self._write_call(_autocommit_execute, self._writer, sql, args)
             # Shielded: once queued, the statement commits or rolls back in full even if the
             # awaiting task is cancelled, and the lock is released only after it finished.
             return await asyncio.shield(future)
+        finally:
+            self._write_lock.release()
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         if self._closed:
@@ -275,7 +287,8 @@ class SqliteDatabase(Database):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:
         check_no_transaction()
-        async with self._write_lock:
+        await self._acquire_write_lock()
+        try:
             await self._writer_idle()
             if self._closed:
                 raise StorageError("the database is closed")
@@ -296,7 +309,28 @@ class SqliteDatabase(Database):
                 raise
             txn.open = False
             state.exit()
-            await asyncio.shield(self._write_call(_commit, self._writer))
+            try:
+                if self._commit_inline():
+                    _commit(self._writer)
+                else:
+                    await asyncio.shield(self._write_call(_commit, self._writer))
+            finally:
+                self._last_commit_end = time.monotonic()
+        finally:
+            self._write_lock.release()
+
+    async def _acquire_write_lock(self) -> None:
+        """Take the write lock, counted as a waiting writer until then."""
+        self._writers_waiting += 1
+        try:
+            await self._write_lock.acquire()
+        finally:
+            self._writers_waiting -= 1
+
+    def _commit_inline(self) -> bool:
+        """Whether this commit runs on the loop (see ``INLINE_COMMIT_AFTER_IDLE_SECONDS``)."""
+        idle = time.monotonic() - self._last_commit_end
+        return self._writers_waiting == 0 and idle >= INLINE_COMMIT_AFTER_IDLE_SECONDS
 
     async def table_exists(self, name: str) -> bool:
         # ENGINE DIFFERENCE: SQLite's catalog is sqlite_master.

@@ -6,7 +6,13 @@ from typing import Any
 import pytest
 
 from myelin.storage import Database, StorageError
-from myelin.storage.sqlite_engine import WAL_CHECKPOINT_PAGES, open_sqlite, rewrite_placeholders
+from myelin.storage.sqlite_engine import (
+    INLINE_COMMIT_AFTER_IDLE_SECONDS,
+    WAL_CHECKPOINT_PAGES,
+    SqliteDatabase,
+    open_sqlite,
+    rewrite_placeholders,
+)
 
 
 def test_placeholders_rewritten_outside_quotes() -> None:
@@ -191,3 +197,42 @@ async def test_cancelled_reads_and_writes_leave_the_database_usable(database: Da
         *(database.fetchval("SELECT COUNT(*) FROM users") for _ in range(20))
     )
     assert set(results) == {count + 1}
+
+
+async def test_sqlite_commits_inline_only_when_idle(tmp_path: Any) -> None:
+    """A lone write commits on the loop; back-to-back or queued writes commit on the writer
+    thread (sqlite_engine.INLINE_COMMIT_AFTER_IDLE_SECONDS)."""
+    db = await open_sqlite(str(tmp_path / "x.db"))
+    assert isinstance(db, SqliteDatabase)
+    on_thread: list[str] = []
+    write_call = db._write_call
+
+    def recording(func: Any, *args: Any) -> Any:
+        on_thread.append(func.__name__)
+        return write_call(func, *args)
+
+    db._write_call = recording  # type: ignore[method-assign]
+    try:
+        await db.execute("CREATE TABLE t (v INTEGER)")  # autocommit statements: writer thread
+
+        async def write(value: int, pause: bool = False) -> None:
+            async with db.transaction() as txn:
+                await txn.execute("INSERT INTO t (v) VALUES ($1)", value)
+                if pause:
+                    await asyncio.sleep(0)  # lets the other writer start waiting for the lock
+
+        on_thread.clear()
+        await asyncio.sleep(INLINE_COMMIT_AFTER_IDLE_SECONDS * 2)
+        await write(1)
+        assert on_thread == []  # idle: inline
+        await write(2)
+        assert on_thread == ["_commit"]  # right after another commit: the thread
+        await asyncio.sleep(INLINE_COMMIT_AFTER_IDLE_SECONDS * 2)
+        on_thread.clear()
+        await asyncio.gather(write(3, pause=True), write(4))
+        # The first commits while the second waits for the lock: the thread; the second
+        # follows a commit that just ended: the thread too.
+        assert on_thread == ["_commit", "_commit"]
+        assert [r[0] for r in await db.fetch("SELECT v FROM t ORDER BY v")] == [1, 2, 3, 4]
+    finally:
+        await db.close()
