@@ -31,6 +31,8 @@ CREATE = ("m.room.create", "")
 
 
 class RelationsReader(Protocol):
+    async def get_related_parents(self, parent_ids: Sequence[str]) -> set[str]: ...
+
     async def get_children_of_many(
         self, parent_ids: Sequence[str], rel_type: str
     ) -> dict[str, list[RelatedEvent]]: ...
@@ -40,6 +42,10 @@ class RelationsReader(Protocol):
     async def get_thread_participants(self, root_ids: Sequence[str], user_id: str) -> set[str]: ...
 
     async def get_redactions_of(self, event_ids: Sequence[str]) -> dict[str, list[str]]: ...
+
+    async def get_event_links(
+        self, event_ids: Sequence[str]
+    ) -> tuple[dict[str, list[str]], set[str]]: ...
 
 
 class TxnIdReader(Protocol):
@@ -65,10 +71,17 @@ class EventPresenter:
         self._clock = clock
 
     async def redactions(
-        self, cache: StateCache, room_version: RoomVersion, events: Sequence[StoredEvent]
+        self,
+        cache: StateCache,
+        room_version: RoomVersion,
+        events: Sequence[StoredEvent],
+        *,
+        by_target: Mapping[str, list[str]] | None = None,
     ) -> dict[str, StoredEvent]:
-        """The redaction that applies to each redacted event among ``events``."""
-        by_target = await self._relations.get_redactions_of([e.event_id for e in events])
+        """The redaction that applies to each redacted event among ``events`` (``by_target``:
+        the redactions targeting them, when already read)."""
+        if by_target is None:
+            by_target = await self._relations.get_redactions_of([e.event_id for e in events])
         if not by_target:
             return {}
         loaded = await cache.load([r for ids in by_target.values() for r in ids])
@@ -125,11 +138,25 @@ class EventPresenter:
         if not events:
             return []
         ids = [e.event_id for e in events]
-        redacted = await self.redactions(cache, room_version, events)
-        txn_ids = (
-            {} if device_id is None else await self._txn_ids.get_txn_ids(user_id, device_id, ids)
+        # Redactions and whether any event relates to them: one read.
+        by_target, related = (
+            await self._relations.get_event_links(ids)
+            if bundle
+            else (await self._relations.get_redactions_of(ids), set[str]())
         )
-        bundles = await self.bundles(cache, room_version, events, user_id) if bundle else {}
+        redacted = await self.redactions(cache, room_version, events, by_target=by_target)
+        # A transaction ID is the sending device's: only the user's own events can have one.
+        own = [e.event_id for e in events if e.sender == user_id]
+        txn_ids = (
+            {}
+            if device_id is None or not own
+            else await self._txn_ids.get_txn_ids(user_id, device_id, own)
+        )
+        bundles = (
+            await self.bundles(cache, room_version, events, user_id, related=related)
+            if bundle
+            else {}
+        )
         served = []
         now = self._clock.now_ms()
         for stored in events:
@@ -187,9 +214,17 @@ class EventPresenter:
         room_version: RoomVersion,
         events: Sequence[StoredEvent],
         user_id: str,
+        *,
+        related: set[str] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """``unsigned.m.relations`` of each event that has aggregations."""
+        """``unsigned.m.relations`` of each event that has aggregations (``related``: a
+        superset of the events with children, when already read)."""
         parents = {e.event_id: e for e in events if e.type != "m.room.redaction"}
+        if parents:
+            # One index read finds the events with any child; most have none.
+            if related is None:
+                related = await self._relations.get_related_parents(list(parents))
+            parents = {i: e for i, e in parents.items() if i in related}
         if not parents:
             return {}
         ids = list(parents)

@@ -121,6 +121,19 @@ class RelationStore:
         )
         return [_related(row) for row in rows]
 
+    async def get_related_parents(self, parent_ids: Sequence[str]) -> set[str]:
+        """The ``parent_ids`` that some event relates to (of any ``rel_type``, visible or
+        not): a superset of those with aggregations, read from the index alone."""
+        found: set[str] = set()
+        for part in chunks(list(dict.fromkeys(parent_ids))):
+            rows = await self._db.fetch(
+                "SELECT DISTINCT relates_to_id FROM event_relations"
+                f" WHERE relates_to_id IN ({in_list(1, len(part))})",
+                *part,
+            )
+            found.update(row["relates_to_id"] for row in rows)
+        return found
+
     async def get_children_of_many(
         self, parent_ids: Sequence[str], rel_type: str
     ) -> dict[str, list[RelatedEvent]]:
@@ -222,6 +235,34 @@ class RelationStore:
                 took_part.update(row["event_id"] for row in sent)
             summaries = [s for s in summaries if s.root_id in took_part]
         return summaries[:limit]
+
+    async def get_event_links(
+        self, event_ids: Sequence[str]
+    ) -> tuple[dict[str, list[str]], set[str]]:
+        """``get_redactions_of(event_ids)`` and ``get_related_parents(event_ids)`` in one
+        read."""
+        redactions: dict[str, list[str]] = {}
+        related: set[str] = set()
+        for part in chunks(list(dict.fromkeys(event_ids))):
+            targets = in_list(1, len(part))
+            rows = await self._db.fetch(
+                "SELECT r.redacts AS target, r.event_id AS redaction, e.stream_ordering AS pos"
+                f" FROM redactions r JOIN events e ON e.event_id = r.event_id WHERE {_VISIBLE_E}"
+                f" AND r.redacts IN ({targets})"
+                " UNION ALL SELECT DISTINCT relates_to_id, CAST(NULL AS TEXT), CAST(NULL AS BIGINT)"
+                " FROM event_relations"
+                f" WHERE relates_to_id IN ({targets})",
+                *part,
+            )
+            found = sorted(
+                (int(row["pos"]), row["target"], row["redaction"])
+                for row in rows
+                if row["redaction"] is not None
+            )
+            for _, target, redaction in found:
+                redactions.setdefault(target, []).append(redaction)
+            related.update(row["target"] for row in rows if row["redaction"] is None)
+        return redactions, related
 
     async def get_redactions_of(self, event_ids: Sequence[str]) -> dict[str, list[str]]:
         """For each of ``event_ids``, the visible redaction events that target it, oldest

@@ -66,6 +66,33 @@ class SyncStore:
         )
         return [_change(row) for row in rows]
 
+    async def changes_between(
+        self, user_id: str, room_ids: list[str], after: int, upto: int
+    ) -> tuple[list[MemberChange], set[str]]:
+        """In one read (for up to 500 rooms): ``member_events_between`` and
+        ``rooms_changed_between(room_ids, ...)``."""
+        head, rest = room_ids[:500], room_ids[500:]
+        sql = (
+            "SELECT room_id, event_id, stream_ordering, event_json FROM events"
+            f" WHERE type = '{MEMBER}' AND state_key = $1 AND stream_ordering > $2"
+            f" AND stream_ordering <= $3 AND {_VISIBLE}"
+        )
+        if head:
+            placeholders = ", ".join(f"${i}" for i in range(4, 4 + len(head)))
+            sql += (
+                " UNION ALL SELECT DISTINCT e.room_id, CAST(NULL AS TEXT), CAST(NULL AS BIGINT),"
+                " CAST(NULL AS TEXT) FROM events e"
+                f" WHERE e.stream_ordering > $2 AND e.stream_ordering <= $3 AND {_VISIBLE_E}"
+                f" AND e.room_id IN ({placeholders})"
+            )
+        rows = await self._db.fetch(sql, user_id, after, upto, *head)
+        members = [_change(row) for row in rows if row["event_id"] is not None]
+        members.sort(key=lambda change: change.stream_ordering)
+        changed = {row["room_id"] for row in rows if row["event_id"] is None}
+        if rest:
+            changed |= await self.rooms_changed_between(rest, after, upto)
+        return members, changed
+
     async def current_memberships(self, user_id: str) -> list[MemberChange]:
         """The user's member event in the current state of every room that has one (the
         membership from the current state's column: no event JSON parsed per room)."""

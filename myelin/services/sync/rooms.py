@@ -47,6 +47,7 @@ MEMBER = "m.room.member"
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 1000
 MAX_HEROES = 5
+ROOM_VERSION_CACHE_SIZE = 10_000
 
 
 class SyncReads(Protocol):
@@ -62,9 +63,9 @@ class SyncReads(Protocol):
 
     async def members_by_join_order(self, room_id: str) -> list[tuple[str, str]]: ...
 
-    async def rooms_changed_between(
-        self, room_ids: list[str], after: int, upto: int
-    ) -> set[str]: ...
+    async def changes_between(
+        self, user_id: str, room_ids: list[str], after: int, upto: int
+    ) -> tuple[list[MemberChange], set[str]]: ...
 
 
 class EventPositions(Protocol):
@@ -114,6 +115,8 @@ class RoomsProvider:
         self._presenter = presenter
         self._notifier = notifier
         self._lazy = lazy_members
+        # room_id -> its version: fixed when the room is created, so read once per room.
+        self._versions: dict[str, RoomVersion] = {}
         # Whether a user blocks invites, whose invites are then not served (spec: "Invite
         # permission").
         self.invites_blocked = invites_blocked
@@ -147,24 +150,29 @@ class RoomsProvider:
                 if earlier is not None:
                     at_upto[current.room_id] = earlier
         changes: dict[str, list[MemberChange]] = {}
+        # Joined rooms without a (visible) event in ``(since, upto]`` have nothing to send
+        # (empty timeline, no state change): the read of the user's member events names the
+        # rest. None: look at all. (A room first met among those member events is never
+        # skipped: it has a change.)
+        moved: set[str] | None = None
+        if since is not None and not request.full_state:
+            moved = set()
         if since is not None and since < upto:
-            for change in await self._sync.member_events_between(user_id, since, upto):
+            joined = (
+                []
+                if request.full_state
+                else [r for r, m in at_upto.items() if m.membership == "join"]
+            )
+            member_events, changed = await self._sync.changes_between(user_id, joined, since, upto)
+            if moved is not None:
+                moved = changed
+            for change in member_events:
                 changes.setdefault(change.room_id, []).append(change)
                 if change.room_id not in at_upto:
                     latest = await self._sync.membership_at(user_id, change.room_id, upto)
                     if latest is not None:
                         at_upto[change.room_id] = latest
         room_filter = request.filter.room
-        # Joined rooms without a (visible) event in ``(since, upto]`` have nothing to send
-        # (empty timeline, no state change): one query names the rest. None: look at all.
-        moved: set[str] | None = None
-        if since is not None and not request.full_state:
-            joined = [r for r, m in at_upto.items() if m.membership == "join"]
-            moved = (
-                set()
-                if since == upto or not joined
-                else await self._sync.rooms_changed_between(joined, since, upto)
-            )
         blocks: list[bool] = []
 
         async def blocked() -> bool:
@@ -219,8 +227,16 @@ class RoomsProvider:
         return before is None or before.membership != "join"
 
     async def _room_version(self, room_id: str) -> RoomVersion:
+        version = self._versions.get(room_id)
+        if version is not None:
+            return version
         room = await self._rooms.get_room(room_id)
-        return get_room_version(room.room_version if room is not None else "10")
+        if room is None:
+            return get_room_version("10")
+        if len(self._versions) >= ROOM_VERSION_CACHE_SIZE:
+            self._versions.clear()
+        version = self._versions[room_id] = get_room_version(room.room_version)
+        return version
 
     async def _joined(
         self,
