@@ -98,6 +98,24 @@ def _json_text(event: EventView, raw_json: str | bytes | None) -> str:
     return raw_json
 
 
+async def _groups_txn(
+    txn: Transaction,
+    room_id: str,
+    state_after: int | NewStateGroup | None,
+    set_current_state: bool | int | NewStateGroup,
+) -> tuple[int | None, int | None]:
+    """The event's state group and the room's new current state group (None: unchanged), new
+    groups created in ``txn`` (see ``persist_event``)."""
+    group = None
+    if state_after is not None:
+        group = await resolve_new_group_txn(txn, room_id, state_after)
+    if set_current_state is True:
+        return group, group
+    if set_current_state is False:
+        return group, None
+    return group, await resolve_new_group_txn(txn, room_id, set_current_state)
+
+
 class _NotNewError(Exception):
     """Rolls back a PostgreSQL one-statement persist that found the event (or the client
     transaction ID) stored already."""
@@ -179,15 +197,7 @@ class EventStore:
             if existing is not None and (outlier or not existing["outlier"]):
                 raise EventExistsError(f"event {event.event_id} is already persisted")
             # State first: it may load a parent map, and must not hold the stream lock long.
-            group = None
-            if state_after is not None:
-                group = await resolve_new_group_txn(txn, room_id, state_after)
-            if set_current_state is True:
-                current = group
-            elif set_current_state is False:
-                current = None
-            else:
-                current = await resolve_new_group_txn(txn, room_id, set_current_state)
+            group, current = await _groups_txn(txn, room_id, state_after, set_current_state)
             if backfill_position is not None:
                 stream_ordering = backfill_position
             else:
@@ -232,14 +242,7 @@ class EventStore:
                 await record_txn_event_txn(txn, txn_id, room_id, event.event_id)
             if push_actions is not None:
                 await add_push_actions_txn(
-                    txn,
-                    event.event_id,
-                    room_id,
-                    push_actions.rows,
-                    thread_id=push_actions.thread_id,
-                    stream_ordering=stream_ordering,
-                    ts=push_actions.ts,
-                    read_by=push_actions.read_by,
+                    txn, event.event_id, room_id, push_actions, stream_ordering
                 )
         if existing is not None:
             # Again once committed: a read between the first pop and the commit saw the row
@@ -337,15 +340,7 @@ class EventStore:
         try:
             async with self._transaction(room_id) as txn:
                 # State first: it may load a parent map, and must not hold the stream lock long.
-                group = None
-                if state_after is not None:
-                    group = await resolve_new_group_txn(txn, room_id, state_after)
-                if set_current_state is True:
-                    current = group
-                elif set_current_state is False:
-                    current = None
-                else:
-                    current = await resolve_new_group_txn(txn, room_id, set_current_state)
+                group, current = await _groups_txn(txn, room_id, state_after, set_current_state)
                 row = await persist_new_event_txn(
                     txn,
                     event,
@@ -365,14 +360,7 @@ class EventStore:
                     changed = await set_current_state_txn(txn, room_id, current)
                 if push_actions is not None:
                     await add_push_actions_txn(
-                        txn,
-                        event.event_id,
-                        room_id,
-                        push_actions.rows,
-                        thread_id=push_actions.thread_id,
-                        stream_ordering=row.stream_ordering,
-                        ts=push_actions.ts,
-                        read_by=push_actions.read_by,
+                        txn, event.event_id, room_id, push_actions, row.stream_ordering
                     )
         except _NotNewError:
             return None
@@ -399,16 +387,7 @@ class EventStore:
     ) -> None:
         """Record the push actions of an event persisted without them."""
         async with self._db.transaction() as txn:
-            await add_push_actions_txn(
-                txn,
-                event_id,
-                room_id,
-                pending.rows,
-                thread_id=pending.thread_id,
-                stream_ordering=stream_ordering,
-                ts=pending.ts,
-                read_by=pending.read_by,
-            )
+            await add_push_actions_txn(txn, event_id, room_id, pending, stream_ordering)
 
     async def _insert_event(
         self,

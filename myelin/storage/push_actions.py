@@ -46,15 +46,12 @@ async def add_push_actions_txn(
     txn: Transaction,
     event_id: str,
     room_id: str,
-    rows: Sequence[PushActionRow],
-    *,
-    thread_id: str,
+    pending: "PendingPushActions",
     stream_ordering: int,
-    ts: int,
-    read_by: str | None = None,
 ) -> None:
     """Insert the push actions of an event in ``txn``, and the implicit read of its sender
-    ``read_by`` (a local user) up to it in its thread."""
+    ``pending.read_by`` (a local user) up to it in its thread."""
+    rows, thread_id, ts, read_by = pending.rows, pending.thread_id, pending.ts, pending.read_by
     if read_by is not None:
         await txn.execute(
             "INSERT INTO implicit_reads (room_id, user_id, thread_id, stream_ordering)"
@@ -280,17 +277,9 @@ class PushActionStore:
     ) -> None:
         if not rows and read_by is None:
             return
+        pending = PendingPushActions(rows, thread_id, ts, read_by)
         async with self._db.transaction() as txn:
-            await add_push_actions_txn(
-                txn,
-                event_id,
-                room_id,
-                rows,
-                thread_id=thread_id,
-                stream_ordering=stream_ordering,
-                ts=ts,
-                read_by=read_by,
-            )
+            await add_push_actions_txn(txn, event_id, room_id, pending, stream_ordering)
 
     async def get_unread_counts(
         self, user_id: str, room_ids: Sequence[str]
