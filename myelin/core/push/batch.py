@@ -88,14 +88,12 @@ class CompiledRule:
 class CompiledRuleset:
     """A user's ruleset prepared for ``EventEvaluator``: the enabled rules, in order.
 
-    ``steps``: each rule's tests and outcome, as plain tuples for the evaluation loop;
-    ``by_display_name``: whether any test is ``contains_display_name``."""
+    ``steps``: each rule's tests and outcome, as plain tuples for the evaluation loop."""
 
     user_id: str
     ruleset: Ruleset
     rules: tuple[CompiledRule, ...]
     steps: tuple[tuple[tuple[_Test, ...], Outcome], ...]
-    by_display_name: bool
 
 
 def _condition_key(condition: Condition) -> Hashable:
@@ -128,8 +126,7 @@ def compile_ruleset(user_id: str, ruleset: Ruleset) -> CompiledRuleset:
             tests = tuple((_condition_key(c), c) for c in rule.conditions)
         compiled.append(CompiledRule(rule.rule_id, rule.kind, tests, outcome_of(rule.actions)))
     steps = tuple((rule.tests, rule.outcome) for rule in compiled)
-    by_name = any(key is _DISPLAY_NAME for tests, _ in steps for key, _ in tests)
-    return CompiledRuleset(user_id, ruleset, tuple(compiled), steps, by_name)
+    return CompiledRuleset(user_id, ruleset, tuple(compiled), steps)
 
 
 class EventEvaluator:
@@ -164,26 +161,11 @@ class EventEvaluator:
         when none matches, or when the user sent the event: they are never notified of it)."""
         if self._sender == compiled.user_id:
             return NO_ACTIONS
-        if compiled.by_display_name:
-            return self._outcome_by_name(compiled, display_name)
         answers = self._answers
         for tests, outcome in compiled.steps:
             for key, test in tests:
-                answer = answers.get(key)
-                if answer is None:
-                    answer = answers[key] = self._run(key, test, None)
-                if not answer:
-                    break
-            else:
-                return outcome
-        return NO_ACTIONS
-
-    def _outcome_by_name(self, compiled: CompiledRuleset, display_name: str | None) -> Outcome:
-        """``outcome`` for a ruleset with ``contains_display_name`` tests: the one test whose
-        answer depends on the user, asked per display name."""
-        answers = self._answers
-        for tests, outcome in compiled.steps:
-            for key, test in tests:
+                # contains_display_name is the one test whose answer depends on the user:
+                # remembered per display name.
                 asked = (_DISPLAY_NAME, display_name) if key is _DISPLAY_NAME else key
                 answer = answers.get(asked)
                 if answer is None:
