@@ -31,15 +31,14 @@ class AccountStatusStore:
         cached = self._caches.account_statuses.get(user_id)
         if isinstance(cached, AccountStatus):
             return cached
-        generation = self._caches.user_generation
+        generation = self._caches.account_statuses.generation
         row = await self._db.fetchrow(
             "SELECT locked, suspended FROM users WHERE user_id = $1", user_id
         )
         if row is None:
             return None
         status = AccountStatus(bool(row["locked"]), bool(row["suspended"]))
-        if generation == self._caches.user_generation:
-            self._caches.account_statuses.put(user_id, status)
+        self._caches.account_statuses.put_unless_forgotten(generation, user_id, status)
         return status
 
     async def set_locked(self, user_id: str, locked: bool) -> bool:

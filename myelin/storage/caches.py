@@ -86,6 +86,31 @@ class LruCache(Generic[K, V]):
         return len(self._data)
 
 
+class GuardedCache(LruCache[K, V]):
+    """An ``LruCache`` of rows that writers change. A writer calls ``forget`` (or
+    ``forget_all``) after it commits; a reader notes ``generation`` before it reads and stores
+    what it read with ``put_unless_forgotten``: a row read while a write committed is not kept
+    (it may be the old one)."""
+
+    def __init__(
+        self, size: int, *, weigh: Callable[[V], int] | None = None, max_weight: int = 0
+    ) -> None:
+        super().__init__(size, weigh=weigh, max_weight=max_weight)
+        self.generation = 0
+
+    def forget(self, key: K) -> None:
+        self.pop(key)
+        self.generation += 1
+
+    def forget_all(self) -> None:
+        self.clear()
+        self.generation += 1
+
+    def put_unless_forgotten(self, generation: int, key: K, value: V) -> None:
+        if generation == self.generation:
+            self.put(key, value)
+
+
 class DatabaseCaches:
     """The caches of one database (see the module doc)."""
 
@@ -105,64 +130,54 @@ class DatabaseCaches:
         self.event_state_groups: LruCache[str, int] = LruCache(EVENT_CACHE_SIZE)
         # room ID -> its joined members, sorted, from its current state. Every change of a
         # room's current state calls forget_members after it commits (as forget_user).
-        self.room_members: LruCache[str, tuple[str, ...]] = LruCache(
+        self.room_members: GuardedCache[str, tuple[str, ...]] = GuardedCache(
             ROOM_MEMBERS_CACHE_SIZE, weigh=len, max_weight=ROOM_MEMBERS_CACHE_ENTRIES
         )
-        self.members_generation = 0
         # room ID -> its forward extremities, sorted. Every write of a room's extremities
         # calls forget_extremities after it commits, except that a persist which read them
         # exactly in its own statement stores what it left (see EventStore.persist_event).
-        self.forward_extremities: LruCache[str, tuple[str, ...]] = LruCache(ROOM_MEMBERS_CACHE_SIZE)
-        self.extremities_generation = 0
+        self.forward_extremities: GuardedCache[str, tuple[str, ...]] = GuardedCache(
+            ROOM_MEMBERS_CACHE_SIZE
+        )
         # room ID -> its version (fixed at creation; gone only with a purge).
         self.room_versions: LruCache[str, str] = LruCache(ROOM_VERSION_CACHE_SIZE)
         # access token hash -> its record (typed loosely: storage.tokens imports this module).
         # A row changes only by being deleted (logout, device deletion, refresh, password
         # change, deactivation): every store deleting tokens or devices calls forget_tokens.
-        # ``token_generation`` lets a read that raced a deletion leave its row uncached.
-        self.access_tokens: LruCache[str, object] = LruCache(ACCESS_TOKEN_CACHE_SIZE)
-        self.token_generation = 0
+        self.access_tokens: GuardedCache[str, object] = GuardedCache(ACCESS_TOKEN_CACHE_SIZE)
         # user ID -> its ``UserRecord`` / its ``AccountStatus`` (typed loosely likewise), read
         # on every authenticated request. Every write to ``users`` calls forget_user after
-        # it commits; ``user_generation`` plays the part of ``token_generation``.
-        self.users: LruCache[str, object] = LruCache(USER_CACHE_SIZE)
-        self.account_statuses: LruCache[str, object] = LruCache(USER_CACHE_SIZE)
-        self.user_generation = 0
+        # it commits.
+        self.users: GuardedCache[str, object] = GuardedCache(USER_CACHE_SIZE)
+        self.account_statuses: GuardedCache[str, object] = GuardedCache(USER_CACHE_SIZE)
         # user ID -> the stored JSON text of their push rule changes ("" for none), read for
         # every member at every event. ``PushRuleStore.set_push_rules`` (the only writer)
-        # forgets the user after it commits; ``push_rules_generation`` as above.
-        self.push_rules: LruCache[str, str] = LruCache(USER_CACHE_SIZE)
-        self.push_rules_generation = 0
+        # forgets the user after it commits.
+        self.push_rules: GuardedCache[str, str] = GuardedCache(USER_CACHE_SIZE)
 
     def forget_tokens(self) -> None:
         """Access tokens or devices were deleted: forget every cached token (rare events)."""
-        self.access_tokens.clear()
-        self.token_generation += 1
+        self.access_tokens.forget_all()
 
     def forget_user(self, user_id: str) -> None:
         """The user's row changed (password, admin, deactivation, lock, suspension...)."""
-        self.users.pop(user_id)
-        self.account_statuses.pop(user_id)
-        self.user_generation += 1
+        self.users.forget(user_id)
+        self.account_statuses.forget(user_id)
 
     def forget_members(self, room_id: str) -> None:
         """The room's current state changed (after it commits)."""
-        self.room_members.pop(room_id)
-        self.members_generation += 1
+        self.room_members.forget(room_id)
 
     def forget_extremities(self, room_id: str) -> None:
         """The room's forward extremities changed (after it commits)."""
-        self.forward_extremities.pop(room_id)
-        self.extremities_generation += 1
+        self.forward_extremities.forget(room_id)
 
     def forget_room(self) -> None:
         """A room was purged: forget everything (purges are rare, rooms not tracked)."""
         self.events.clear()
         self.event_state_groups.clear()
-        self.room_members.clear()
-        self.members_generation += 1
-        self.forward_extremities.clear()
-        self.extremities_generation += 1
+        self.room_members.forget_all()
+        self.forward_extremities.forget_all()
         self.state_maps.clear()
         self.room_versions.clear()
         self.prev_events.clear()

@@ -335,8 +335,8 @@ class EventStore:
         by one statement; None (nothing persisted) when the event is stored already or
         ``txn_id`` created an event already."""
         room_id = event.room_id
-        caches = caches_of(self._db)
-        generation = caches.extremities_generation
+        extremities = caches_of(self._db).forward_extremities
+        generation = extremities.generation
         try:
             async with self._transaction(room_id) as txn:
                 # State first: it may load a parent map, and must not hold the stream lock long.
@@ -366,11 +366,10 @@ class EventStore:
             return None
         # The extremities this transaction read and left, unless another write of them
         # committed meanwhile (it bumped the generation); readers that raced it keep nothing.
-        if generation == caches.extremities_generation:
-            caches.forward_extremities.put(room_id, row.extremities)
-        else:
-            caches.forward_extremities.pop(room_id)
-        caches.extremities_generation += 1
+        unchanged = generation == extremities.generation
+        extremities.forget(room_id)
+        if unchanged:
+            extremities.put(room_id, row.extremities)
         self._remember_new(
             event,
             text,
@@ -511,18 +510,17 @@ class EventStore:
 
     async def get_forward_extremities(self, room_id: str) -> list[str]:
         """The room's forward extremities, sorted (cached: see ``DatabaseCaches``)."""
-        caches = caches_of(self._db)
-        cached = caches.forward_extremities.get(room_id)
+        cache = caches_of(self._db).forward_extremities
+        cached = cache.get(room_id)
         if cached is not None:
             return list(cached)
-        generation = caches.extremities_generation
+        generation = cache.generation
         rows = await self._db.fetch(
             "SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY event_id",
             room_id,
         )
         found = [row["event_id"] for row in rows]
-        if generation == caches.extremities_generation:
-            caches.forward_extremities.put(room_id, tuple(found))
+        cache.put_unless_forgotten(generation, room_id, tuple(found))
         return found
 
     async def get_prev_event_ids(self, event_id: str) -> list[str]:

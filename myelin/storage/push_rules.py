@@ -54,7 +54,7 @@ class PushRuleStore:
                 wanted.append(user_id)
             elif cached:  # "": the user changed nothing
                 found[user_id] = cached
-        generation = caches.push_rules_generation
+        generation = cache.generation
         for part in chunks(wanted):
             rows = await self._db.fetch(
                 "SELECT user_id, rules_json FROM push_rules"
@@ -63,9 +63,8 @@ class PushRuleStore:
             )
             found.update((row["user_id"], row["rules_json"]) for row in rows)
         # A write that committed while we read may have been missed: keep nothing then.
-        if generation == caches.push_rules_generation:
-            for user_id in wanted:
-                cache.put(user_id, found.get(user_id, ""))
+        for user_id in wanted:
+            cache.put_unless_forgotten(generation, user_id, found.get(user_id, ""))
         return found
 
     async def set_push_rules(self, user_id: str, rules: UserPushRules, *, now_ms: int) -> None:
@@ -81,9 +80,7 @@ class PushRuleStore:
         finally:
             # Committed (one statement), or failed when it may have committed all the same:
             # forget what readers may have cached before.
-            caches = caches_of(self._db)
-            caches.push_rules.pop(user_id)
-            caches.push_rules_generation += 1
+            caches_of(self._db).push_rules.forget(user_id)
 
 
 @dataclass(frozen=True)

@@ -354,7 +354,7 @@ class StateStore:
             cached = caches.room_members.get(room_id)
             if cached is not None:
                 return list(cached)
-        generation = caches.members_generation
+        generation = caches.room_members.generation
         rows = await self._db.fetch(
             "SELECT state_key FROM current_state_events WHERE room_id = $1"
             " AND type = 'm.room.member' AND membership = $2 ORDER BY state_key",
@@ -363,8 +363,8 @@ class StateStore:
         )
         members = [row["state_key"] for row in rows]
         # A change that committed while we read may have been missed: keep nothing then.
-        if membership == "join" and generation == caches.members_generation:
-            caches.room_members.put(room_id, tuple(members))
+        if membership == "join":
+            caches.room_members.put_unless_forgotten(generation, room_id, tuple(members))
         return members
 
     async def purge_unreferenced_state_groups(self, room_id: str) -> int:

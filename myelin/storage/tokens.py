@@ -154,7 +154,7 @@ class AccessTokenStore:
         cached = self._caches.access_tokens.get(token_hash)
         if isinstance(cached, AccessTokenRecord):
             return cached
-        generation = self._caches.token_generation
+        generation = self._caches.access_tokens.generation
         row = await self._db.fetchrow(
             "SELECT user_id, device_id, created_ts, expires_ts, refresh_token_hash"
             " FROM access_tokens WHERE token_hash = $1",
@@ -164,8 +164,7 @@ class AccessTokenStore:
             return None
         record = _access(row)
         # Not when a deletion happened while this read ran: the row may be gone by now.
-        if generation == self._caches.token_generation:
-            self._caches.access_tokens.put(token_hash, record)
+        self._caches.access_tokens.put_unless_forgotten(generation, token_hash, record)
         return record
 
     async def touch_access_token(self, token: str, ts: int) -> None:

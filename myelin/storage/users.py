@@ -88,7 +88,7 @@ class UserStore:
         cached = self._caches.users.get(user_id)
         if isinstance(cached, UserRecord):
             return cached
-        generation = self._caches.user_generation
+        generation = self._caches.users.generation
         row = await self._db.fetchrow(
             f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = $1", user_id
         )
@@ -96,8 +96,7 @@ class UserStore:
             return None
         record = _user(row)
         # Not when a write happened while this read ran: the row may have changed by now.
-        if generation == self._caches.user_generation:
-            self._caches.users.put(user_id, record)
+        self._caches.users.put_unless_forgotten(generation, user_id, record)
         return record
 
     async def count_users(self) -> int:
