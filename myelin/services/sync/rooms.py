@@ -28,7 +28,7 @@ events before the timeline's first event.
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from myelin.core.client_events import STRIPPED_STATE_TYPES, strip_state_event, stripped_state
 from myelin.core.filters import EventFormat, RoomEventFilter
@@ -47,7 +47,6 @@ MEMBER = "m.room.member"
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 1000
 MAX_HEROES = 5
-ROOM_VERSION_CACHE_SIZE = 10_000
 
 
 class SyncReads(Protocol):
@@ -73,7 +72,7 @@ class EventPositions(Protocol):
 
 
 class RoomVersions(Protocol):
-    async def get_room(self, room_id: str) -> Any: ...
+    async def get_room_version(self, room_id: str) -> str | None: ...
 
 
 class Forgotten(Protocol):
@@ -115,8 +114,6 @@ class RoomsProvider:
         self._presenter = presenter
         self._notifier = notifier
         self._lazy = lazy_members
-        # room_id -> its version: fixed when the room is created, so read once per room.
-        self._versions: dict[str, RoomVersion] = {}
         # Whether a user blocks invites, whose invites are then not served (spec: "Invite
         # permission").
         self.invites_blocked = invites_blocked
@@ -227,16 +224,8 @@ class RoomsProvider:
         return before is None or before.membership != "join"
 
     async def _room_version(self, room_id: str) -> RoomVersion:
-        version = self._versions.get(room_id)
-        if version is not None:
-            return version
-        room = await self._rooms.get_room(room_id)
-        if room is None:
-            return get_room_version("10")
-        if len(self._versions) >= ROOM_VERSION_CACHE_SIZE:
-            self._versions.clear()
-        version = self._versions[room_id] = get_room_version(room.room_version)
-        return version
+        # The store caches it: a room's version is fixed when the room is created.
+        return get_room_version(await self._rooms.get_room_version(room_id) or "10")
 
     async def _joined(
         self,
