@@ -11,6 +11,7 @@ declares one, is taken (429 ``M_LIMIT_EXCEEDED`` with ``Retry-After``; see "Rate
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -223,6 +224,12 @@ def _middleware(clock: Clock, metrics: HttpMetrics, x_forwarded: bool) -> Middle
             response.headers.update(CORS_HEADERS)
         endpoint = request.get(_ENDPOINT_KEY, UNRECOGNIZED)
         duration = clock.monotonic() - started
+        if not response.prepared:
+            # Sent here, before the line is logged: the client does not wait on the log
+            # (aiohttp then finds the response sent and only finishes the request).
+            with contextlib.suppress(ConnectionError):
+                await response.prepare(request)
+                await response.write_eof()
         metrics.observe(endpoint, request.method, response.status, duration)
         path = str(request.rel_url.without_query_params(*_SECRET_QUERY_PARAMS))
         access_log.info(

@@ -18,7 +18,7 @@ it does not track).
 """
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,6 +151,16 @@ class MembershipTrackingNotifier:
                 await self._device_lists.membership_changed(*found)
         except Exception:
             logger.exception("Could not record the membership change at %d", stream_position)
+
+    def watch(
+        self,
+        after: int,
+        wake: Callable[[int], None],
+        *,
+        user_ids: Collection[str] = (),
+        room_ids: Collection[str] = (),
+    ) -> Callable[[], None]:
+        return self._inner.watch(after, wake, user_ids=user_ids, room_ids=room_ids)
 
     async def wait_for(
         self,

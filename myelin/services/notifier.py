@@ -2,10 +2,11 @@
 with a ``timeout`` waits until something new happens for the user or the timeout expires).
 
 ``Notifier`` is the small interface the write path and ``/sync`` share: ``notify`` after an
-event is durable, ``wait_for`` in a long-poll. ``InProcessNotifier`` serves one process with
-asyncio futures. A Redis-backed implementation can take its place when several worker
-processes share one database: ``notify`` publishes, every process's subscriber feeds its own
-in-process waiters (the same matching as here), and nothing else changes.
+event is durable, ``watch`` or ``wait_for`` in a long-poll (``wait_any`` waits on several).
+``InProcessNotifier`` serves one process with callbacks on its loop. A Redis-backed
+implementation can take its place when several worker processes share one database:
+``notify`` publishes, every process's subscriber feeds its own in-process waiters (the same
+matching as here), and nothing else changes.
 
 Notifications carry the stream position, the room and the users concerned (the target of a
 membership event, who may not be in the room yet). A waiter names the position it has seen and
@@ -16,9 +17,9 @@ the database and starting to wait is not missed.
 
 import asyncio
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from myelin.clock import Clock
 
@@ -33,6 +34,25 @@ class Notifier(Protocol):
         """Announce that ``stream_position`` is durable and concerns ``room_id``/``user_ids``."""
         ...
 
+    def watch(
+        self,
+        after: int,
+        wake: Callable[[int], None],
+        *,
+        user_ids: Collection[str] = (),
+        room_ids: Collection[str] = (),
+    ) -> Callable[[], None]:
+        """Call ``wake`` once, with its position, for the first notification past ``after``
+        concerning one of ``user_ids`` or ``room_ids`` (any notification when both are empty):
+        at once when one was already notified, else inside the ``notify`` that brings it.
+        Return a function that ends the watch (``wake`` is then never called).
+
+        ``wake`` runs on the notifier's loop and must not block: it typically resolves a
+        future. A caller may be woken for a position it has already seen (it then reads the
+        database and finds nothing new); it is never left asleep past a matching notification.
+        """
+        ...
+
     async def wait_for(
         self,
         after: int,
@@ -41,13 +61,8 @@ class Notifier(Protocol):
         user_ids: Collection[str] = (),
         room_ids: Collection[str] = (),
     ) -> int | None:
-        """Wait for a notification past ``after`` concerning one of ``user_ids`` or
-        ``room_ids`` (any notification when both are empty) for at most ``max_wait`` seconds.
-
-        Return its stream position, or None on timeout. A caller may be woken for a position it
-        has already seen (it then reads the database and finds nothing new); it is never left
-        asleep past a matching notification.
-        """
+        """``watch`` for at most ``max_wait`` seconds: the position that woke, or None on
+        timeout."""
         ...
 
 
@@ -63,7 +78,7 @@ class _Waiter:
     after: int
     user_ids: frozenset[str]
     room_ids: frozenset[str]
-    future: "asyncio.Future[int]" = field(repr=False)
+    wake: Callable[[int], None] = field(repr=False)
 
     def matches(self, note: _Notification) -> bool:
         if note.position <= self.after:
@@ -104,9 +119,10 @@ class InProcessNotifier:
         while len(self._history) > self._history_size:
             dropped = self._history.popleft()
             self._forgotten_up_to = max(self._forgotten_up_to, dropped.position)
-        for waiter in list(self._waiters):
-            if not waiter.future.done() and waiter.matches(note):
-                waiter.future.set_result(stream_position)
+        woken = [waiter for waiter in self._waiters if waiter.matches(note)]
+        for waiter in woken:
+            self._waiters.discard(waiter)
+            waiter.wake(stream_position)
 
     def _already_happened(self, waiter: _Waiter) -> int | None:
         if waiter.after >= self._latest:
@@ -119,6 +135,22 @@ class InProcessNotifier:
                 return note.position
         return None
 
+    def watch(
+        self,
+        after: int,
+        wake: Callable[[int], None],
+        *,
+        user_ids: Collection[str] = (),
+        room_ids: Collection[str] = (),
+    ) -> Callable[[], None]:
+        waiter = _Waiter(after, frozenset(user_ids), frozenset(room_ids), wake)
+        missed = self._already_happened(waiter)
+        if missed is not None:
+            wake(missed)
+            return _nothing
+        self._waiters.add(waiter)
+        return lambda: self._waiters.discard(waiter)
+
     async def wait_for(
         self,
         after: int,
@@ -127,23 +159,47 @@ class InProcessNotifier:
         user_ids: Collection[str] = (),
         room_ids: Collection[str] = (),
     ) -> int | None:
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(after, frozenset(user_ids), frozenset(room_ids), loop.create_future())
-        missed = self._already_happened(waiter)
-        if missed is not None:
-            return missed
-        if max_wait <= 0:
-            return None
-        self._waiters.add(waiter)
-        sleeper: asyncio.Future[None] = asyncio.ensure_future(self._clock.sleep(max_wait))
-        pending: set[asyncio.Future[Any]] = {waiter.future, sleeper}
-        try:
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._waiters.discard(waiter)
-            sleeper.cancel()
-            if not waiter.future.done():
-                waiter.future.cancel()
-        if waiter.future.cancelled():
-            return None
-        return waiter.future.result()
+        return await wait_any([(self, after)], max_wait, self._clock, user_ids, room_ids)
+
+
+def _nothing() -> None:
+    return None
+
+
+async def wait_any(
+    watched: Sequence[tuple[Notifier, int]],
+    max_wait: float,
+    clock: Clock,
+    user_ids: Collection[str] = (),
+    room_ids: Collection[str] = (),
+) -> int | None:
+    """Wait on several notifiers at once, each past its own position, for at most
+    ``max_wait`` seconds: the first position that woke, or None on timeout.
+
+    The calling task awaits one future: the ``notify`` that sets it makes the task runnable at
+    the loop's next turn, with no task per notifier in between (a woken ``/sync`` answers one
+    turn after the write that woke it). The timeout, on ``clock``, resolves it with None.
+    """
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[int | None] = loop.create_future()
+
+    def resolve(position: int | None) -> None:
+        if not woken.done():
+            woken.set_result(position)
+
+    unwatch = [
+        notifier.watch(after, resolve, user_ids=user_ids, room_ids=room_ids)
+        for notifier, after in watched
+    ]
+    if woken.done() or max_wait <= 0:
+        for end in unwatch:
+            end()
+        return woken.result() if woken.done() else None
+    sleeper: asyncio.Future[None] = asyncio.ensure_future(clock.sleep(max_wait))
+    sleeper.add_done_callback(lambda _: resolve(None))
+    try:
+        return await woken
+    finally:
+        sleeper.cancel()
+        for end in unwatch:
+            end()

@@ -1,9 +1,11 @@
 """The in-process notifier: waking long-polls on matching notifications, timeouts on an
-injected clock, notifications that arrive before the wait, and the write path notifying."""
+injected clock, notifications that arrive before the wait, waiting on several notifiers, and the
+write path notifying (woken long-polls answer before its hooks run)."""
 
 import asyncio
 
-from myelin.services.notifier import InProcessNotifier
+from myelin.services.events.write_path import WrittenEvent
+from myelin.services.notifier import InProcessNotifier, wait_any
 from myelin.services.rooms import CreateRoomRequest
 from myelin.storage import Database
 from tests.services.test_events_support import ALICE, BOB, ManualClock, make_services
@@ -129,3 +131,90 @@ async def test_write_path_notifies_room_and_invited_user(database: Database) -> 
     assert await bob_waiter == invite.stream_ordering
     # By the time a waiter wakes, the event is durable.
     assert await services.stores.events.get_max_stream_ordering() >= invite.stream_ordering
+
+
+async def test_watch_calls_back_inside_notify_and_unwatch_stops_it() -> None:
+    notifier = InProcessNotifier(ManualClock())
+    woken: list[int] = []
+    end = notifier.watch(0, woken.append, room_ids={"!a:x"})
+    await notifier.notify(1, "!b:x")
+    assert woken == []
+    await notifier.notify(2, "!a:x")
+    assert woken == [2]  # during notify, no turn of the loop needed
+    await notifier.notify(3, "!a:x")
+    assert woken == [2]  # once only
+    assert notifier.waiter_count() == 0
+    end()  # harmless after it fired
+    later = notifier.watch(3, woken.append, room_ids={"!a:x"})
+    later()
+    await notifier.notify(4, "!a:x")
+    assert woken == [2]
+    # A notification already past the position calls back at once.
+    notifier.watch(3, woken.append, room_ids={"!a:x"})
+    assert woken == [2, 4]
+
+
+async def test_wait_any_wakes_on_either_notifier_and_times_out() -> None:
+    clock = ManualClock(step_ms=0)
+    first, second = InProcessNotifier(clock), InProcessNotifier(clock)
+    waiter = asyncio.ensure_future(wait_any([(first, 0), (second, 5)], 30, clock, room_ids={"!a"}))
+    await _settle()
+    await second.notify(5, "!a")  # not past its position
+    await first.notify(1, "!other")
+    await _settle()
+    assert not waiter.done()
+    await second.notify(6, "!a")
+    assert await waiter == 6
+    assert first.waiter_count() == second.waiter_count() == 0
+    # Something already notified past a position: at once, without waiting.
+    assert await wait_any([(first, 0), (second, 6)], 30, clock, room_ids={"!other"}) == 1
+    timed = asyncio.ensure_future(wait_any([(first, 1), (second, 6)], 30, clock))
+    await _settle()
+    clock.advance(30)
+    assert await timed is None
+    assert first.waiter_count() == second.waiter_count() == 0
+
+
+async def test_woken_waiter_runs_at_the_next_turn_of_the_loop() -> None:
+    """A long-poll woken by a write answers before the writer goes on past one yield (the
+    write path yields once after notifying): one future between them, no task per notifier."""
+    clock = ManualClock()
+    notifiers = [InProcessNotifier(clock) for _ in range(3)]
+    answered: list[int | None] = []
+
+    async def long_poll() -> None:
+        answered.append(await wait_any([(n, 0) for n in notifiers], 30, clock))
+
+    task = asyncio.ensure_future(long_poll())
+    await _settle()
+    await notifiers[1].notify(1, "!a")
+    await asyncio.sleep(0)
+    assert answered == [1]
+    await task
+
+
+async def test_write_path_lets_woken_long_polls_answer_before_its_hooks(
+    database: Database,
+) -> None:
+    services = make_services(database)
+    room_id = (await services.rooms.create_room(ALICE, CreateRoomRequest())).room_id
+    notifier = services.notifier
+    position = await services.stores.events.get_max_stream_ordering()
+    answered: list[int | None] = []
+
+    async def long_poll() -> None:
+        answered.append(
+            await wait_any([(notifier, position)], 30, services.clock, room_ids={room_id})
+        )
+
+    seen_by_hook: list[list[int | None]] = []
+
+    async def hook(written: WrittenEvent) -> None:
+        seen_by_hook.append(list(answered))
+
+    services.writer.after_persist.append(hook)
+    poll = asyncio.ensure_future(long_poll())
+    await _settle()
+    written = await services.events.send_event(ALICE, room_id, "m.room.message", {"body": "x"})
+    assert seen_by_hook == [[written.stream_ordering]]
+    await poll

@@ -482,5 +482,8 @@ class EventWriter:
         event = written.event
         users = [event.state_key] if event.type == "m.room.member" and event.state_key else []
         await self._notifier.notify(written.stream_ordering, event.room_id, users)
+        # One turn of the loop: the long-polls just woken build and send their responses
+        # (inline reads make that one step on SQLite) before the hooks and the sender's answer.
+        await asyncio.sleep(0)
         for hook in self.after_persist:
             await hook(written)

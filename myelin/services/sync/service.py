@@ -11,12 +11,12 @@ the timeout expires; it then answers with empty sections and a ``next_batch`` th
 was examined. An initial sync and a ``full_state`` sync never wait.
 """
 
-import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from myelin.clock import Clock
 from myelin.services.errors import MatrixError
+from myelin.services.notifier import wait_any
 from myelin.services.sync.provider import (
     JsonDict,
     PresenceSetter,
@@ -121,21 +121,6 @@ class SyncService:
     async def _wait(self, request: SyncRequest, token: SyncToken, remaining: float) -> bool:
         """Wait until a provider's notifier fires past ``token``; False on timeout."""
         user_ids, room_ids = wait_targets(request)
-        tasks: list[asyncio.Task[Any]] = [
-            asyncio.ensure_future(
-                p.notifier.wait_for(
-                    token.position(p.stream), remaining, user_ids=user_ids, room_ids=room_ids
-                )
-            )
-            for p in self._providers
-        ]
-        try:
-            pending: set[asyncio.Task[Any]] = set(tasks)
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if any(task.result() is not None for task in done):
-                    return True
-            return False
-        finally:
-            for task in tasks:
-                task.cancel()
+        watched = [(p.notifier, token.position(p.stream)) for p in self._providers]
+        woke = await wait_any(watched, remaining, self._clock, user_ids, room_ids)
+        return woke is not None
