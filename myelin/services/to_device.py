@@ -23,11 +23,12 @@ from myelin.services.notifier import Notifier
 from myelin.services.sync.provider import SyncRequest, SyncResponse
 from myelin.services.sync.token import StreamName
 from myelin.storage import DeviceRecord
+from myelin.storage.caches import LruCache
 from myelin.storage.to_device import InboxMessage
 
 logger = logging.getLogger(__name__)
 
-# Devices whose acknowledged position is remembered (all forgotten at once past this).
+# Devices whose acknowledged position is remembered (the least recently syncing forgotten first).
 ACKNOWLEDGED_LIMIT = 100_000
 # "100 messages is recommended as a reasonable limit."
 SYNC_LIMIT = 100
@@ -74,8 +75,11 @@ class ToDeviceService:
     # type, messages by user and device), sent as an ``m.direct_to_device`` EDU.
     send_remote: Callable[[str, str, str, dict[str, Any]], Awaitable[None]] | None = None
     # (user, device) -> the position up to which its messages were deleted by this process:
-    # a /sync acknowledging no more than that writes nothing (positions only grow).
-    _acknowledged: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    # a /sync acknowledging no more than that writes nothing (positions only grow). The least
+    # recently syncing devices are forgotten first (their next ack writes once more).
+    _acknowledged: LruCache[tuple[str, str], int] = field(
+        default_factory=lambda: LruCache(ACKNOWLEDGED_LIMIT), repr=False
+    )
 
     async def send(
         self,
@@ -129,11 +133,9 @@ class ToDeviceService:
         """Acknowledge everything up to ``since`` (deleting it) and return the next messages
         after it with the position they reach (``upto`` when all were returned)."""
         key = (user_id, device_id)
-        if since > self._acknowledged.get(key, 0):
+        if since > (self._acknowledged.get(key) or 0):
             await self.store.delete_messages_upto(user_id, device_id, since)
-            if len(self._acknowledged) >= ACKNOWLEDGED_LIMIT:
-                self._acknowledged.clear()
-            self._acknowledged[key] = max(since, self._acknowledged.get(key, 0))
+            self._acknowledged.put(key, max(since, self._acknowledged.get(key) or 0))
         if since >= upto:
             return [], upto
         pending = await self.store.get_messages(user_id, device_id, since, upto, limit)

@@ -8,6 +8,7 @@ from typing import Any
 from myelin.services.notifier import InProcessNotifier
 from myelin.services.to_device import ToDeviceService
 from myelin.storage import DeviceRecord
+from myelin.storage.caches import LruCache
 from myelin.storage.to_device import InboxMessage
 from tests.api.conftest import FakeClock
 
@@ -84,3 +85,19 @@ async def test_acknowledging_writes_once_per_new_position() -> None:
     assert inbox.deletes == [2, 3] and inbox.rows == []
     # An older token after the acknowledgement: nothing is delivered again.
     assert await service.messages_for(ALICE, "D", 1, 3) == ([], 3)
+
+
+async def test_least_recently_syncing_devices_are_forgotten_first() -> None:
+    inbox, clock = FakeInbox(), FakeClock()
+    service = ToDeviceService(
+        "example.org", inbox, OneDevice(), InProcessNotifier(clock), clock, None, LruCache(2)
+    )
+    await service.messages_for(ALICE, "A", 5, 5)
+    await service.messages_for(ALICE, "B", 5, 5)
+    await service.messages_for(ALICE, "A", 5, 5)  # remembered: no write, and A is recent again
+    assert inbox.deletes == [5, 5]
+    await service.messages_for(ALICE, "C", 5, 5)  # pushes out B, the least recently syncing
+    await service.messages_for(ALICE, "A", 5, 5)
+    assert inbox.deletes == [5, 5, 5]
+    await service.messages_for(ALICE, "B", 5, 5)  # forgotten: acknowledged once more
+    assert inbox.deletes == [5, 5, 5, 5]
