@@ -137,6 +137,9 @@ from myelin.services.push import (
     PushRuleService,
     UnreadCountsDecorator,
 )
+from myelin.services.push_gateway.client import PushGatewayClient
+from myelin.services.push_gateway.context import NotificationContext
+from myelin.services.push_gateway.pool import PusherPool
 from myelin.services.pushers import PusherService
 from myelin.services.ratelimit import FederationRateLimiter, RateLimiter, ratelimiters_from_config
 from myelin.services.receipts import ReceiptService, ReceiptsProvider
@@ -247,8 +250,11 @@ class Homeserver:
     federation_sender: FederationSender | None = None
     appservices: Appservices | None = None
     remote_devices: RemoteDeviceLists | None = None
+    pusher_pool: PusherPool | None = None
 
     async def close(self) -> None:
+        if self.pusher_pool is not None:
+            await self.pusher_pool.close()
         if self.appservices is not None:
             await self.appservices.close()
         if self.federation_sender is not None:
@@ -499,12 +505,13 @@ async def open_homeserver(
     sync.add_provider(PresenceProvider(presence))
     sync.add_decorator(UnreadCountsDecorator(stores.push_actions))
     sync.presence = presence
+    pushers = PusherService(stores.pushers, clock)
     social_endpoints = [
         *typing_endpoints(typing),
         *receipt_endpoints(receipts),
         *presence_endpoints(presence),
         *push_rule_endpoints(PushRuleService(stores.push_rules, account_data, clock)),
-        *pusher_endpoints(PusherService(stores.pushers, clock)),
+        *pusher_endpoints(pushers),
         *notification_endpoints(
             NotificationService(
                 actions=stores.push_actions,
@@ -829,7 +836,42 @@ async def open_homeserver(
         receipt_hook=receipts.on_local_receipt,
     )
     hs.appservices = appservices
+    await start_pushers(hs, pushers, receipts)
     return hs
+
+
+async def start_pushers(hs: Homeserver, pushers: PusherService, receipts: ReceiptService) -> None:
+    """Deliver push notifications to the push gateways of http pushers (``push.enabled``),
+    through the ip_range_blacklist/ip_range_whitelist filter; without it pushers are only
+    stored. Either way a device's pushers are deleted with it."""
+    config, stores = hs.config, hs.stores
+    if not config.push.enabled:
+
+        async def delete_device_pushers(user_id: str, device_ids: Sequence[str]) -> None:
+            for device_id in device_ids:
+                await stores.pushers.delete_pushers_of_device(user_id, device_id)
+
+        hs.devices.deletion_hooks.append(delete_device_pushers)
+        return
+    pool = PusherPool(
+        store=stores.pushers,
+        undelivered=stores.push_actions,
+        client=PushGatewayClient(IpFilter(config.ip_range_blacklist, config.ip_range_whitelist)),
+        context=NotificationContext(
+            events=stores.events,
+            state=stores.state,
+            counts=stores.push_actions,
+            group_unread_count_by_room=config.push.group_unread_count_by_room,
+        ),
+        clock=hs.clock,
+        include_content=config.push.include_content,
+    )
+    pushers.on_change = pool.pushers_changed
+    receipts.on_read = pool.on_receipt
+    hs.devices.deletion_hooks.append(pool.devices_deleted)
+    hs.event_writer.after_persist.append(pool.on_event_persisted)
+    hs.pusher_pool = pool
+    await pool.start()
 
 
 def turn_settings(config: HomeserverConfig) -> TurnSettings:

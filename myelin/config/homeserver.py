@@ -15,6 +15,7 @@ import yaml
 
 from myelin.config import extras, media
 from myelin.config import federation as fedconf
+from myelin.config import push as pushconf
 from myelin.config.appservices import AppserviceRegistration, load_registrations
 from myelin.config.ratelimiting import (
     DEFAULT_MAX_REQUEST_SIZE,
@@ -416,6 +417,12 @@ class HomeserverConfig:
     presence: PresenceConfig = option(  # noqa: RUF009 (option() is a field())
         default_factory=PresenceConfig, doc="Presence."
     )
+    # Push notifications to push gateways (myelin.config.push).
+    push: pushconf.PushConfig = option(  # noqa: RUF009 (option() is a field())
+        default_factory=pushconf.PushConfig, doc="Push notifications to push gateways."
+    )
+    ip_range_blacklist: tuple[str, ...] = pushconf.ip_range_blacklist_option()
+    ip_range_whitelist: tuple[str, ...] = pushconf.ip_range_whitelist_option()
     # Request limits and Synapse's rc_* rate limits (myelin.config.ratelimiting).
     max_request_size: int = size_option(
         DEFAULT_MAX_REQUEST_SIZE,

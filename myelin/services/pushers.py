@@ -1,11 +1,12 @@
 """Pushers (spec: Client-Server API, "Push Notifications", "Pushers").
 
 ``POST /pushers/set`` creates, updates (``kind`` a string) or deletes (``kind`` null) the
-pusher with an ``app_id`` and ``pushkey``; ``GET /pushers`` lists them. Pushers are stored
-for real; delivering notifications to push gateways (the Push Gateway API) is not done yet.
+pusher with an ``app_id`` and ``pushkey``; ``GET /pushers`` lists them. The http pushers'
+notifications are delivered to their push gateways by ``myelin.services.push_gateway``
+(told of every change through ``on_change``); email pushers are refused (no email bound).
 """
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -80,6 +81,9 @@ class PusherService:
     def __init__(self, store: PusherStorage, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        # Set by the composition root: called with (user_id, app_id, pushkey) after a pusher
+        # was created, changed or deleted (the push gateway delivery follows it).
+        self.on_change: Callable[[str, str, str], Awaitable[None]] | None = None
 
     async def list_pushers(self, user_id: str) -> list[JsonDict]:
         return [pusher_json(p) for p in await self._store.get_pushers(user_id)]
@@ -98,7 +102,8 @@ class PusherService:
             raise MatrixError(400, "M_INVALID_PARAM", "pushkey must be 1 to 512 bytes")
         kind = body["kind"]
         if kind is None:
-            await self._store.delete_pusher(user_id, app_id, pushkey)
+            if await self._store.delete_pusher(user_id, app_id, pushkey):
+                await self._changed(user_id, app_id, pushkey)
             return
         if not isinstance(kind, str):
             raise MatrixError(400, "M_BAD_JSON", "kind must be a string or null")
@@ -133,3 +138,8 @@ class PusherService:
             created_ts=self._clock.now_ms(),
         )
         await self._store.set_pusher(pusher, append=append)
+        await self._changed(user_id, app_id, pushkey)
+
+    async def _changed(self, user_id: str, app_id: str, pushkey: str) -> None:
+        if self.on_change is not None:
+            await self.on_change(user_id, app_id, pushkey)

@@ -122,6 +122,9 @@ class ReceiptService:
         self.on_local_receipt: (
             Callable[[str, str, str, str, dict[str, Any]], Awaitable[None]] | None
         ) = None
+        # Set by the composition root: called with the user ID after any of their receipts
+        # moved (their unread counts may have dropped: push gateway badge updates).
+        self.on_read: Callable[[str], Awaitable[None]] | None = None
 
     async def current_position(self) -> int:
         return await self._store.current_position()
@@ -229,6 +232,8 @@ class ReceiptService:
             await self.notifier.notify(position, None, (user_id,))
         else:
             await self.notifier.notify(position, room_id, (user_id,))
+        if self.on_read is not None:
+            await self.on_read(user_id)
 
     async def receipt_events(
         self, user_id: str, room_ids: Collection[str], since: int | None, upto: int

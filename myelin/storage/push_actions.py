@@ -304,6 +304,35 @@ class PushActionStore:
                 room.threads[row["thread_id"]] = counts
         return result
 
+    async def get_notifications_after(
+        self, user_id: str, after: int, *, since_ts: int, limit: int
+    ) -> list[NotificationRecord]:
+        """The user's notifying rows above stream position ``after`` recorded at or after
+        ``since_ts``, oldest first (``read`` is left False): what a pusher delivers when it
+        catches up after a restart. Read once per pusher at start, it walks the user's part
+        of the key (every room) rather than keeping an index on every send."""
+        rows = await self._db.fetch(
+            f"SELECT {_LISTED} FROM event_push_actions WHERE user_id = $1"
+            " AND stream_ordering > $2 AND ts >= $3 AND notify = TRUE"
+            " ORDER BY stream_ordering LIMIT $4",
+            user_id,
+            after,
+            since_ts,
+            limit,
+        )
+        return [
+            NotificationRecord(
+                event_id=row["event_id"],
+                room_id=row["room_id"],
+                stream_ordering=int(row["stream_ordering"]),
+                actions=json.loads(row["actions"]),
+                ts=int(row["ts"]),
+                highlight=bool(row["highlight"]),
+                read=False,
+            )
+            for row in rows
+        ]
+
     async def get_notifications(
         self, user_id: str, *, before: int | None, limit: int, only_highlight: bool
     ) -> list[NotificationRecord]:

@@ -1,7 +1,9 @@
 """Push rules and pushers (spec: Client-Server API, "Push Rules: API" and "Pushers").
 
 A user's push rules are stored as what they changed from the server defaults (the JSON form of
-``myelin.core.push.UserPushRules``); pushers one row per (user, app_id, pushkey).
+``myelin.core.push.UserPushRules``); pushers one row per (user, app_id, pushkey), with their
+delivery state (the position in the events stream delivered up to, and since when the push
+gateway has been failing).
 """
 
 import json
@@ -12,6 +14,7 @@ from typing import Any
 from myelin.core.push import UserPushRules
 from myelin.storage.caches import caches_of
 from myelin.storage.database import Database, Row, chunks, in_list
+from myelin.storage.streams import current_position
 
 
 class PushRuleStore:
@@ -96,12 +99,17 @@ class PusherRecord:
     data: Mapping[str, Any]
     device_id: str | None
     created_ts: int
+    # Delivery state, kept by the store (ignored by ``set_pusher``): the events stream position
+    # delivered up to, and the start of the current failure streak (None: not failing).
+    last_stream_ordering: int = 0
+    failing_since: int | None = None
 
 
 _PUSHER_COLUMNS = (
     "user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang,"
     " data, device_id, created_ts"
 )
+_SELECTED = f"{_PUSHER_COLUMNS}, last_stream_ordering, failing_since"
 
 
 def _pusher(row: Row) -> PusherRecord:
@@ -118,6 +126,8 @@ def _pusher(row: Row) -> PusherRecord:
         data=data if isinstance(data, dict) else {},
         device_id=row["device_id"],
         created_ts=int(row["created_ts"]),
+        last_stream_ordering=int(row["last_stream_ordering"]),
+        failing_since=None if row["failing_since"] is None else int(row["failing_since"]),
     )
 
 
@@ -127,16 +137,56 @@ class PusherStore:
 
     async def get_pushers(self, user_id: str) -> list[PusherRecord]:
         rows = await self._db.fetch(
-            f"SELECT {_PUSHER_COLUMNS} FROM pushers WHERE user_id = $1"
+            f"SELECT {_SELECTED} FROM pushers WHERE user_id = $1"
             " ORDER BY created_ts, app_id, pushkey",
             user_id,
         )
         return [_pusher(row) for row in rows]
 
+    async def get_pushers_of_kind(self, kind: str) -> list[PusherRecord]:
+        """Every user's pushers of ``kind`` (the delivery workers started with the server)."""
+        rows = await self._db.fetch(
+            f"SELECT {_SELECTED} FROM pushers WHERE kind = $1"
+            " ORDER BY user_id, created_ts, app_id, pushkey",
+            kind,
+        )
+        return [_pusher(row) for row in rows]
+
+    async def set_pusher_delivered(
+        self, user_id: str, app_id: str, pushkey: str, stream_ordering: int
+    ) -> bool:
+        """Record delivery (or giving up) up to ``stream_ordering``, ending a failure streak;
+        False when the pusher is gone. The position never moves back."""
+        count = await self._db.execute(
+            "UPDATE pushers SET last_stream_ordering = CASE WHEN last_stream_ordering < $4"
+            " THEN $4 ELSE last_stream_ordering END, failing_since = NULL"
+            " WHERE user_id = $1 AND app_id = $2 AND pushkey = $3",
+            user_id,
+            app_id,
+            pushkey,
+            stream_ordering,
+        )
+        return count > 0
+
+    async def set_pusher_failing_since(
+        self, user_id: str, app_id: str, pushkey: str, failing_since: int | None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE pushers SET failing_since = $4"
+            " WHERE user_id = $1 AND app_id = $2 AND pushkey = $3",
+            user_id,
+            app_id,
+            pushkey,
+            failing_since,
+        )
+
     async def set_pusher(self, pusher: PusherRecord, *, append: bool) -> None:
         """Create or update the pusher; without ``append``, pushers with the same app_id and
-        pushkey of other users are deleted. An update keeps the creation time."""
+        pushkey of other users are deleted. An update keeps the creation time and the delivery
+        state; a new pusher is delivered what comes after the events stream's current
+        position."""
         async with self._db.transaction() as txn:
+            position = await current_position(txn)
             if not append:
                 await txn.execute(
                     "DELETE FROM pushers WHERE app_id = $1 AND pushkey = $2 AND user_id <> $3",
@@ -145,8 +195,8 @@ class PusherStore:
                     pusher.user_id,
                 )
             await txn.execute(
-                f"INSERT INTO pushers ({_PUSHER_COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                f"INSERT INTO pushers ({_PUSHER_COLUMNS}, last_stream_ordering)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 " ON CONFLICT (user_id, app_id, pushkey) DO UPDATE SET kind = EXCLUDED.kind,"
                 " app_display_name = EXCLUDED.app_display_name,"
                 " device_display_name = EXCLUDED.device_display_name,"
@@ -163,6 +213,7 @@ class PusherStore:
                 json.dumps(pusher.data, separators=(",", ":")),
                 pusher.device_id,
                 pusher.created_ts,
+                position,
             )
 
     async def delete_pusher(self, user_id: str, app_id: str, pushkey: str) -> bool:

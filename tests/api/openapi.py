@@ -66,6 +66,16 @@ def response_schema(api_file: str, path: str, method: str, status: int) -> Any:
     return response["content"]["application/json"]["schema"]
 
 
+def request_schema(api_file: str, path: str, method: str) -> Any:
+    """The JSON schema of a request body, e.g. ("push-gateway/push_notifier.yaml", "/notify",
+    "post"): what a server sends to an API it calls."""
+    require_spec()
+    file = API_DIR / api_file
+    operation = _load(file)["paths"][path][method.lower()]
+    body = _inline(operation["requestBody"], file)
+    return body["content"]["application/json"]["schema"]
+
+
 def error_schema() -> Any:
     require_spec()
     file = API_DIR / "client-server" / "definitions" / "errors" / "error.yaml"

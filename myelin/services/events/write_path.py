@@ -26,7 +26,7 @@ import asyncio
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from myelin.clock import Clock
@@ -83,6 +83,8 @@ class WrittenEvent:
     state_group: int | None
     rejected_reason: str | None = None
     soft_failed: bool = False
+    # The push actions committed with the event (for the push gateway delivery), if any.
+    push_actions: PendingPushActions | None = None
 
 
 class PushActionSource(Protocol):
@@ -342,6 +344,7 @@ class EventWriter:
             persisted.state_group,
             None if rejection is None else rejection.message,
             soft_failed,
+            push_actions,
         )
 
     async def _push_actions(
@@ -472,6 +475,7 @@ class EventWriter:
                 await self._events.add_push_actions(
                     event.event_id, event.room_id, pending, written.stream_ordering
                 )
+                written = replace(written, push_actions=pending)
         await self._notify(written)
 
     async def _notify(self, written: WrittenEvent) -> None:
