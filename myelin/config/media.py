@@ -108,7 +108,7 @@ class MediaRetentionConfig:
     )
 
 
-def _networks_check(ranges: tuple[str, ...]) -> str | None:
+def networks_check(ranges: tuple[str, ...]) -> str | None:
     for text in ranges:
         try:
             ipaddress.ip_network(text, strict=False)
@@ -224,7 +224,7 @@ def url_preview_ip_range_blacklist_option() -> Any:
         " name resolves to and on every redirect. 0.0.0.0 and :: are always refused. The"
         " default lists the loopback, private, link-local, multicast and reserved ranges.",
         fix="list CIDR ranges such as 10.0.0.0/8",
-        check=_networks_check,
+        check=networks_check,
     )
 
 
@@ -233,7 +233,7 @@ def url_preview_ip_range_whitelist_option() -> Any:
         (),
         doc="IP ranges URL previews may connect to even though the blacklist names them.",
         fix="list CIDR ranges such as 192.168.1.0/24",
-        check=_networks_check,
+        check=networks_check,
         example=["192.168.1.0/24"],
     )
 

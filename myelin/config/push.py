@@ -6,21 +6,11 @@ gateways may connect to. The fields are declared on ``HomeserverConfig`` with th
 below.
 """
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from myelin.config.media import DEFAULT_IP_RANGE_BLACKLIST
+from myelin.config.media import DEFAULT_IP_RANGE_BLACKLIST, networks_check
 from myelin.config.schema import option
-
-
-def networks_check(ranges: tuple[str, ...]) -> str | None:
-    for text in ranges:
-        try:
-            ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            return f"expected IP ranges in CIDR notation ({text})"
-    return None
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,19 @@ async def _add_count_terms(union: _Union, room_id: str, read: _ReadUpto) -> None
     await union.add(rest, room_id, read.unthreaded, *others)
 
 
+def _notification(row: Any, *, read: bool) -> NotificationRecord:
+    """A ``_LISTED`` row as a notification."""
+    return NotificationRecord(
+        event_id=row["event_id"],
+        room_id=row["room_id"],
+        stream_ordering=int(row["stream_ordering"]),
+        actions=json.loads(row["actions"]),
+        ts=int(row["ts"]),
+        highlight=bool(row["highlight"]),
+        read=read,
+    )
+
+
 class PushActionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -320,18 +333,7 @@ class PushActionStore:
             since_ts,
             limit,
         )
-        return [
-            NotificationRecord(
-                event_id=row["event_id"],
-                room_id=row["room_id"],
-                stream_ordering=int(row["stream_ordering"]),
-                actions=json.loads(row["actions"]),
-                ts=int(row["ts"]),
-                highlight=bool(row["highlight"]),
-                read=False,
-            )
-            for row in rows
-        ]
+        return [_notification(row, read=False) for row in rows]
 
     async def get_notifications(
         self, user_id: str, *, before: int | None, limit: int, only_highlight: bool
@@ -353,13 +355,8 @@ class PushActionStore:
         rows = sorted(found, key=lambda row: -int(row["stream_ordering"]))[:limit]
         read = await _read_upto(self._db, user_id, list({row["room_id"] for row in rows}))
         return [
-            NotificationRecord(
-                event_id=row["event_id"],
-                room_id=row["room_id"],
-                stream_ordering=int(row["stream_ordering"]),
-                actions=json.loads(row["actions"]),
-                ts=int(row["ts"]),
-                highlight=bool(row["highlight"]),
+            _notification(
+                row,
                 read=int(row["stream_ordering"])
                 <= read.get(row["room_id"], _ReadUpto()).upto(row["thread_id"]),
             )

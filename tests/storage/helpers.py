@@ -1,9 +1,10 @@
-"""Helpers for storage tests: events built as plain PDU dicts."""
+"""Helpers for storage tests: events built as plain PDU dicts, pushers."""
 
 from typing import Any
 
 from myelin.core.events import EventView
 from myelin.core.room_versions import get_room_version
+from myelin.storage.push_rules import PusherRecord
 
 ROOM = "!room:example.org"
 V10 = get_room_version("10")
@@ -47,3 +48,22 @@ def member(event_id: str, user_id: str, membership: str, **kwargs: Any) -> Event
         content={"membership": membership},
         **kwargs,
     )
+
+
+def make_pusher(user_id: str, pushkey: str, **changes: Any) -> PusherRecord:
+    """An http pusher of app ``org.example.app`` with ``changes`` applied."""
+    fields: dict[str, Any] = {
+        "user_id": user_id,
+        "app_id": "org.example.app",
+        "pushkey": pushkey,
+        "kind": "http",
+        "app_display_name": "App",
+        "device_display_name": "Phone",
+        "profile_tag": None,
+        "lang": "en",
+        "data": {"url": "https://push.example.org/_matrix/push/v1/notify"},
+        "device_id": "DEV",
+        "created_ts": 1,
+    }
+    fields.update(changes)
+    return PusherRecord(**fields)

@@ -8,32 +8,13 @@ import pytest
 from myelin.storage import Database, make_stores
 from myelin.storage import migrations as migrations_module
 from myelin.storage.push_actions import PushActionRow
-from myelin.storage.push_rules import PusherRecord
 from tests.conftest import open_database_from_yaml
-from tests.storage.helpers import ROOM
+from tests.storage.helpers import ROOM, make_pusher
 
 ALICE = "@alice:example.org"
 BOB = "@bob:example.org"
 OTHER = "!other:example.org"
 APP = "org.example.app"
-
-
-def _pusher(user_id: str, pushkey: str, **changes: Any) -> PusherRecord:
-    fields: dict[str, Any] = {
-        "user_id": user_id,
-        "app_id": APP,
-        "pushkey": pushkey,
-        "kind": "http",
-        "app_display_name": "App",
-        "device_display_name": "Phone",
-        "profile_tag": None,
-        "lang": "en",
-        "data": {"url": "https://push.example.org/_matrix/push/v1/notify"},
-        "device_id": "DEV",
-        "created_ts": 1,
-    }
-    fields.update(changes)
-    return PusherRecord(**fields)
 
 
 async def _set_events_position(db: Database, position: int) -> None:
@@ -43,21 +24,21 @@ async def _set_events_position(db: Database, position: int) -> None:
 async def test_a_new_pusher_starts_at_the_current_position(database: Database) -> None:
     store = make_stores(database).pushers
     await _set_events_position(database, 7)
-    await store.set_pusher(_pusher(ALICE, "k1"), append=False)
+    await store.set_pusher(make_pusher(ALICE, "k1"), append=False)
     (record,) = await store.get_pushers(ALICE)
     assert (record.last_stream_ordering, record.failing_since) == (7, None)
     # An update keeps the delivery state.
     assert await store.set_pusher_delivered(ALICE, APP, "k1", 9)
     await _set_events_position(database, 12)
-    await store.set_pusher(_pusher(ALICE, "k1", lang="de"), append=False)
+    await store.set_pusher(make_pusher(ALICE, "k1", lang="de"), append=False)
     (record,) = await store.get_pushers(ALICE)
     assert (record.lang, record.last_stream_ordering) == ("de", 9)
 
 
 async def test_delivery_state_moves_forward_and_ends_failure_streaks(database: Database) -> None:
     store = make_stores(database).pushers
-    await store.set_pusher(_pusher(ALICE, "k1"), append=False)
-    await store.set_pusher(_pusher(BOB, "k2"), append=False)
+    await store.set_pusher(make_pusher(ALICE, "k1"), append=False)
+    await store.set_pusher(make_pusher(BOB, "k2"), append=False)
     await store.set_pusher_failing_since(ALICE, APP, "k1", 1234)
     (record,) = await store.get_pushers(ALICE)
     assert record.failing_since == 1234

@@ -4,9 +4,8 @@
 from myelin.core.push import RuleKind, UserPushRules, put_rule
 from myelin.storage import Database, NewStateGroup, make_stores
 from myelin.storage.push_actions import Counts, PushActionRow
-from myelin.storage.push_rules import PusherRecord
 from myelin.storage.reports import ReportRecord
-from tests.storage.helpers import ROOM, make_event, member
+from tests.storage.helpers import ROOM, make_event, make_pusher, member
 
 ALICE = "@alice:example.org"
 BOB = "@bob:example.org"
@@ -89,38 +88,20 @@ async def test_push_rules(database: Database) -> None:
     assert await store.get_push_rules(ALICE) == UserPushRules()
 
 
-def _pusher(user_id: str, pushkey: str, **changes: object) -> PusherRecord:
-    fields: dict[str, object] = {
-        "user_id": user_id,
-        "app_id": "org.example.app",
-        "pushkey": pushkey,
-        "kind": "http",
-        "app_display_name": "App",
-        "device_display_name": "Phone",
-        "profile_tag": None,
-        "lang": "en",
-        "data": {"url": "https://push.example.org/_matrix/push/v1/notify"},
-        "device_id": "DEV",
-        "created_ts": 1,
-    }
-    fields.update(changes)
-    return PusherRecord(**fields)  # type: ignore[arg-type]
-
-
 async def test_pushers(database: Database) -> None:
     store = make_stores(database).pushers
-    await store.set_pusher(_pusher(ALICE, "k1"), append=False)
-    await store.set_pusher(_pusher(BOB, "k1"), append=True)
+    await store.set_pusher(make_pusher(ALICE, "k1"), append=False)
+    await store.set_pusher(make_pusher(BOB, "k1"), append=True)
     assert [p.pushkey for p in await store.get_pushers(ALICE)] == ["k1"]
     # Not appending removes other users' pushers with the same app_id and pushkey.
-    await store.set_pusher(_pusher(BOB, "k1", lang="de", created_ts=5), append=False)
+    await store.set_pusher(make_pusher(BOB, "k1", lang="de", created_ts=5), append=False)
     assert await store.get_pushers(ALICE) == []
     (bob,) = await store.get_pushers(BOB)
     assert bob.lang == "de" and bob.created_ts == 1  # an update keeps the creation time
     assert bob.data == {"url": "https://push.example.org/_matrix/push/v1/notify"}
     assert await store.delete_pusher(BOB, "org.example.app", "k1")
     assert not await store.delete_pusher(BOB, "org.example.app", "k1")
-    await store.set_pusher(_pusher(BOB, "k2"), append=False)
+    await store.set_pusher(make_pusher(BOB, "k2"), append=False)
     assert await store.delete_pushers_of_device(BOB, "DEV") == 1
 
 
